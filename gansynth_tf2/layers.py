@@ -1,0 +1,204 @@
+"""Progressive-GAN layers (Keras 3, TensorFlow backend).
+
+Equalized learning rate: kernels are stored unscaled (initialized N(0, 1)) and
+multiplied at run time by the He scale sqrt(2 / ((1 + slope^2) fan_in)),
+fan_in = kh * kw * in_channels. The original uses slope 0 (scale sqrt(2/fan_in))
+for the 3x3 / start / from_rgb convs and the default slope 1 (sqrt(1/fan_in))
+for the generator's to_rgb and the discriminator's dense heads.
+"""
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+
+def he_scale(kernel_shape, slope):
+  fan_in = int(np.prod(kernel_shape[:-1]))
+  return float(np.sqrt(2.0 / ((1.0 + slope**2) * fan_in)))
+
+
+def pixel_norm(x, epsilon=1.0e-8):
+  """x / sqrt(mean over channels of x^2 + eps). x: [B, H, W, C]."""
+  return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=-1,
+                                          keepdims=True) + epsilon)
+
+
+def leaky_relu(x):
+  return tf.nn.leaky_relu(x, alpha=0.2)
+
+
+def upscale(x, scale, mode='ALL'):
+  """Nearest-neighbour upscaling of [B, H, W, C] by `scale` (H only if 'H')."""
+  scale = int(scale)
+  if scale == 1:
+    return x
+  shape = tf.shape(x)
+  b, h, w, c = shape[0], x.shape[1], x.shape[2], x.shape[3]
+  if mode == 'H':
+    x = tf.broadcast_to(x[:, :, None], [b, h, scale, w, c])
+    return tf.reshape(x, [b, h * scale, w, c])
+  x = tf.broadcast_to(x[:, :, None, :, None], [b, h, scale, w, scale, c])
+  return tf.reshape(x, [b, h * scale, w * scale, c])
+
+
+def downscale(x, scale, mode='ALL'):
+  """Box (average) downscaling of [B, H, W, C] by `scale`."""
+  scale = int(scale)
+  if scale == 1:
+    return x
+  ksize = [1, scale, 1, 1] if mode == 'H' else [1, scale, scale, 1]
+  return tf.nn.avg_pool2d(x, ksize=ksize, strides=ksize, padding='VALID')
+
+
+def minibatch_mean_stddev(x):
+  """Scalar: mean over features of the batch stddev sqrt(var + 1e-6)."""
+  _, var = tf.nn.moments(x, axes=[0])
+  return tf.reduce_mean(tf.sqrt(var + 1.0e-6))
+
+
+def scalar_concat(x, scalar):
+  """Appends a channel holding `scalar` to [B, H, W, C]."""
+  ones = tf.ones_like(x[..., :1])
+  return tf.concat([x, ones * tf.cast(scalar, x.dtype)], axis=-1)
+
+
+class EqualizedConv2D(keras.layers.Layer):
+  """conv(x, W * he_scale) + bias, W stored unscaled; optional activation.
+
+  Args:
+    filters: output channels.
+    kernel_size: int or (kh, kw).
+    padding: 'SAME' or 'VALID'.
+    slope: leaky-ReLU slope used for the He scale (0 or 1 in the original).
+    activation: None, 'lrelu' (leaky ReLU 0.2), 'lrelu_pixelnorm' or 'tanh'.
+    upscale_input: if > 1, nearest-upscale the input by this factor first,
+      computed in the exact sub-pixel form (four 2x2 convs on the small input
+      for a 3x3 kernel and factor 2) when `fast_upscale` allows it.
+    scale_mode: 'ALL' or 'H' for `upscale_input`.
+  """
+
+  def __init__(self, filters, kernel_size, padding='SAME', slope=0.0,
+               activation=None, upscale_input=1, scale_mode='ALL',
+               fast_upscale=True, **kwargs):
+    super().__init__(**kwargs)
+    self.filters = int(filters)
+    if isinstance(kernel_size, int):
+      kernel_size = (kernel_size, kernel_size)
+    self.kernel_size = tuple(int(k) for k in kernel_size)
+    self.padding = padding.upper()
+    self.slope = float(slope)
+    self.activation = activation
+    self.upscale_input = int(upscale_input)
+    self.scale_mode = scale_mode
+    self.fast_upscale = bool(fast_upscale)
+
+  def build(self, input_shape):
+    in_ch = int(input_shape[-1])
+    shape = self.kernel_size + (in_ch, self.filters)
+    self.kernel = self.add_weight(
+        name='kernel', shape=shape,
+        initializer=keras.initializers.RandomNormal(stddev=1.0))
+    self.bias = self.add_weight(name='bias', shape=(self.filters,),
+                                initializer='zeros')
+    self.scale = he_scale(shape, self.slope)
+
+  def _activate(self, y):
+    if self.activation is None:
+      return y
+    if self.activation == 'lrelu':
+      return leaky_relu(y)
+    if self.activation == 'lrelu_pixelnorm':
+      return pixel_norm(leaky_relu(y))
+    if self.activation == 'tanh':
+      return tf.tanh(y)
+    raise ValueError('Unknown activation %r' % self.activation)
+
+  def _subpixel_ok(self):
+    return (self.fast_upscale and self.upscale_input == 2 and
+            self.kernel_size == (3, 3) and self.padding == 'SAME')
+
+  def _subpixel_conv(self, x, w):
+    """Exact nearest-upscale-by-2 + 3x3 SAME conv, as 2x2 convs per phase."""
+    # Low-res rows feeding output phase a: a=0 -> (i-1, i), a=1 -> (i, i+1),
+    # with kernel rows (W0, W1+W2) and (W0+W1, W2) respectively.
+    def fold(k, axis):
+      k0, k1, k2 = tf.unstack(k, axis=axis)
+      return (tf.stack([k0, k1 + k2], axis=axis),
+              tf.stack([k0 + k1, k2], axis=axis))
+    h, wd = x.shape[1], x.shape[2]
+    rows = fold(w, 0)
+    xp = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    if self.scale_mode == 'H':
+      outs = [tf.nn.conv2d(xp[:, a:a + h + 1], rows[a], 1, 'VALID')
+              for a in (0, 1)]
+      y = tf.stack(outs, axis=2)  # [B, H, 2, W, C]
+      return tf.reshape(y, [-1, 2 * h, wd, self.filters])
+    outs = []
+    for a in (0, 1):
+      for b in (0, 1):
+        k = fold(rows[a], 1)[b]
+        outs.append(tf.nn.conv2d(xp[:, a:a + h + 1, b:b + wd + 1], k, 1,
+                                 'VALID'))
+    return tf.nn.depth_to_space(tf.concat(outs, axis=-1), 2)
+
+  def call(self, x):
+    w = self.kernel * self.scale
+    if self.upscale_input > 1 and self._subpixel_ok():
+      y = self._subpixel_conv(x, w)
+    else:
+      if self.upscale_input > 1:
+        x = upscale(x, self.upscale_input, self.scale_mode)
+      y = tf.nn.conv2d(x, w, strides=1, padding=self.padding)
+    return self._activate(y + self.bias)
+
+
+class EqualizedDense(keras.layers.Layer):
+  """flatten(x) @ (W * he_scale) + bias, W stored unscaled."""
+
+  def __init__(self, units, slope=1.0, **kwargs):
+    super().__init__(**kwargs)
+    self.units = int(units)
+    self.slope = float(slope)
+
+  def build(self, input_shape):
+    fan_in = int(np.prod(input_shape[1:]))
+    self.kernel = self.add_weight(
+        name='kernel', shape=(fan_in, self.units),
+        initializer=keras.initializers.RandomNormal(stddev=1.0))
+    self.bias = self.add_weight(name='bias', shape=(self.units,),
+                                initializer='zeros')
+    self.scale = he_scale((fan_in, self.units), self.slope)
+
+  def call(self, x):
+    x = tf.reshape(x, [tf.shape(x)[0], -1])
+    return tf.matmul(x, self.kernel * self.scale) + self.bias
+
+
+class LatentToImage(keras.layers.Layer):
+  """The generator's first conv: a 1x1 latent image, zero-padded to
+  (2 sh - 1) x (2 sw - 1), convolved VALID with an sh x sw kernel.
+
+  Computed exactly as one matmul with the flipped kernel
+  (out[i, j] = x . W[sh-1-i, sw-1-j]), followed by leaky ReLU + pixel norm.
+  Input [B, C] (already pixel-normalized), output [B, sh, sw, filters].
+  """
+
+  def __init__(self, filters, start_resolution, **kwargs):
+    super().__init__(**kwargs)
+    self.filters = int(filters)
+    self.start_resolution = tuple(int(r) for r in start_resolution)
+
+  def build(self, input_shape):
+    in_ch = int(input_shape[-1])
+    shape = self.start_resolution + (in_ch, self.filters)
+    self.kernel = self.add_weight(
+        name='kernel', shape=shape,
+        initializer=keras.initializers.RandomNormal(stddev=1.0))
+    self.bias = self.add_weight(name='bias', shape=(self.filters,),
+                                initializer='zeros')
+    self.scale = he_scale(shape, 0.0)
+
+  def call(self, x):
+    w = tf.reverse(self.kernel * self.scale, axis=[0, 1])
+    y = tf.einsum('bc,hwcf->bhwf', x, w) + self.bias
+    return pixel_norm(leaky_relu(y))

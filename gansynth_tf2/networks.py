@@ -1,0 +1,176 @@
+"""Progressive GANSynth generator and discriminator (Keras 3 subclassed models).
+
+Both take their whole geometry from a `Config`. Both hold every block up to
+`config.num_resolutions`; a call computes only the first `num_blocks` blocks
+(a static Python int, one traced function per stage) and blends them with the
+`progress` variable (model state, so one trace serves a whole stage):
+
+  generator alpha_b     = max(0, min(progress - (b - 2), b - progress))
+  discriminator alpha_b = clip(b - progress, 0, 1)
+
+Generator:  (latents [B, L], one_hot [B, P]) -> normalized specgrams [B, H, W, C]
+Discriminator: normalized specgrams [B, H, W, C] ->
+  (wasserstein logits [B, 1], pitch classification logits [B, P])
+"""
+
+import keras
+import tensorflow as tf
+
+from gansynth_tf2 import layers
+
+
+def generator_alpha(block_id, progress):
+  return tf.maximum(0.0, tf.minimum(progress - (block_id - 2),
+                                    block_id - progress))
+
+
+def discriminator_alpha(block_id, progress):
+  return tf.clip_by_value(block_id - progress, 0.0, 1.0)
+
+
+def blend_images(x, progress, config, num_blocks):
+  """Real images seen at the resolution mix of `progress` (the original's)."""
+  out = 0.0
+  for b in range(1, num_blocks + 1):
+    s = config.scale_factor(b)
+    rescaled = layers.upscale(layers.downscale(x, s, config.scale_mode), s,
+                              config.scale_mode)
+    out += generator_alpha(b, progress) * rescaled
+  return out
+
+
+class _Progressive(keras.Model):
+  """Shared state: the config, num_blocks and the progress variable."""
+
+  def __init__(self, config, num_blocks=None, **kwargs):
+    super().__init__(**kwargs)
+    self.config = config
+    self.num_blocks = int(num_blocks or config.num_resolutions)
+    if not 1 <= self.num_blocks <= config.num_resolutions:
+      raise ValueError('num_blocks must be in [1, %d], got %d' %
+                       (config.num_resolutions, self.num_blocks))
+    self.progress = self.add_weight(
+        name='progress', shape=(),
+        initializer=keras.initializers.Constant(float(self.num_blocks - 1)),
+        trainable=False)
+
+  def set_progress(self, progress):
+    self.progress.assign(float(progress))
+
+
+class Generator(_Progressive):
+  """GANSynth progressive generator.
+
+  Args:
+    config: a `Config`.
+    num_blocks: blocks computed by default (static); default all.
+    fast_upscale: compute "nearest upscale + 3x3 conv" in the exact sub-pixel
+      form (2.25x fewer multiply-adds); False computes it literally.
+  """
+
+  def __init__(self, config, num_blocks=None, fast_upscale=True, **kwargs):
+    super().__init__(config, num_blocks, **kwargs)
+    c = config
+    act = 'tanh' if c.to_rgb_activation == 'tanh' else None
+    self.latent_conv = layers.LatentToImage(
+        c.num_filters(1), c.start_resolution, name='block_1_conv0')
+    self.conv0 = [None]
+    self.conv1 = []
+    self.to_rgb = []
+    for b in range(1, c.num_resolutions + 1):
+      if b > 1:
+        self.conv0.append(layers.EqualizedConv2D(
+            c.num_filters(b), c.kernel_size, slope=0.0,
+            activation='lrelu_pixelnorm', upscale_input=c.scale_base,
+            scale_mode=c.scale_mode, fast_upscale=fast_upscale,
+            name='block_%d_conv0' % b))
+      self.conv1.append(layers.EqualizedConv2D(
+          c.num_filters(b), c.kernel_size, slope=0.0,
+          activation='lrelu_pixelnorm', name='block_%d_conv1' % b))
+      self.to_rgb.append(layers.EqualizedConv2D(
+          c.num_channels, 1, slope=1.0, activation=act,
+          name='block_%d_to_rgb' % b))
+
+  def build_all(self, batch_size=1):
+    """Creates every variable (all blocks) with a dummy call."""
+    z = tf.zeros([batch_size, self.config.latent_vector_size])
+    y = tf.zeros([batch_size, self.config.num_pitches])
+    self((z, y), num_blocks=self.config.num_resolutions)
+    return self
+
+  def call(self, inputs, num_blocks=None):
+    latents, one_hot = inputs
+    num_blocks = int(num_blocks or self.num_blocks)
+    c = self.config
+    x = tf.concat([tf.cast(latents, tf.float32), tf.cast(one_hot, tf.float32)],
+                  axis=1)
+    x = layers.pixel_norm(x)  # over latent + one-hot, as the original
+    x = self.latent_conv(x)
+    x = self.conv1[0](x)
+    lods = [x]
+    for b in range(2, num_blocks + 1):
+      x = self.conv0[b - 1](x)
+      x = self.conv1[b - 1](x)
+      lods.append(x)
+    out = 0.0
+    for b in range(1, num_blocks + 1):
+      rgb = layers.upscale(self.to_rgb[b - 1](lods[b - 1]), c.scale_factor(b),
+                           c.scale_mode)
+      out += rgb * generator_alpha(b, self.progress)
+    return out
+
+
+class Discriminator(_Progressive):
+  """GANSynth progressive discriminator with the auxiliary pitch classifier."""
+
+  def __init__(self, config, num_blocks=None, **kwargs):
+    super().__init__(config, num_blocks, **kwargs)
+    c = config
+    self.from_rgb = []
+    self.conv0 = []
+    self.conv1 = []
+    for b in range(1, c.num_resolutions + 1):
+      self.from_rgb.append(layers.EqualizedConv2D(
+          c.num_filters(b), 1, slope=0.0, activation='lrelu',
+          name='block_%d_from_rgb' % b))
+      self.conv0.append(layers.EqualizedConv2D(
+          c.num_filters(b), c.kernel_size, slope=0.0, activation='lrelu',
+          name='block_%d_conv0' % b))
+      if b == 1:
+        self.conv1.append(layers.EqualizedConv2D(
+            c.num_filters(0), c.start_resolution, padding='VALID', slope=0.0,
+            activation='lrelu', name='block_1_conv1'))
+      else:
+        self.conv1.append(layers.EqualizedConv2D(
+            c.num_filters(b - 1), c.kernel_size, slope=0.0,
+            activation='lrelu', name='block_%d_conv1' % b))
+    self.logits = layers.EqualizedDense(1, slope=1.0, name='logits')
+    self.classification_logits = layers.EqualizedDense(
+        c.num_pitches, slope=1.0, name='classification_logits')
+
+  def build_all(self, batch_size=2):
+    h, w = self.config.final_resolution
+    self(tf.zeros([batch_size, h, w, self.config.num_channels]),
+         num_blocks=self.config.num_resolutions)
+    return self
+
+  def call(self, images, num_blocks=None):
+    num_blocks = int(num_blocks or self.num_blocks)
+    c = self.config
+    mode = c.scale_mode
+
+    def from_rgb(b):
+      lod = layers.downscale(images, c.scale_factor(b), mode)
+      return self.from_rgb[b - 1](lod)
+
+    x = from_rgb(num_blocks)
+    for b in range(num_blocks, 1, -1):
+      x = self.conv0[b - 1](x)
+      x = self.conv1[b - 1](x)
+      x = layers.downscale(x, c.scale_base, mode)
+      alpha = discriminator_alpha(b - 1, self.progress)
+      x = alpha * from_rgb(b - 1) + (1.0 - alpha) * x
+    x = layers.scalar_concat(x, layers.minibatch_mean_stddev(x))
+    x = self.conv0[0](x)
+    x = self.conv1[0](x)
+    return self.logits(x), self.classification_logits(x)
