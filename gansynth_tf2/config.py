@@ -289,6 +289,7 @@ class Config:
   def from_json(cls, path, strict=False):
     with open(path) as f:
       values = json.load(f)
+    values = {k: v for k, v in values.items() if not k.startswith('_')}
     if 'jobs' in values:
       raise ValueError('%s: experiment.json with hparam sweeps ("jobs") is '
                        'not supported' % path)
@@ -312,7 +313,9 @@ def load_config(name_or_path, overrides=None):
                        (name_or_path, names))
     text = (importlib_resources.files('gansynth_tf2.configs') /
             (name_or_path + '.json')).read_text()
-    cfg = Config(json.loads(text), strict=True)
+    values = {k: v for k, v in json.loads(text).items()
+              if not k.startswith('_')}  # '_description'
+    cfg = Config(values, strict=True)
   if overrides:
     if isinstance(overrides, str):
       try:

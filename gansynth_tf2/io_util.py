@@ -53,6 +53,7 @@ def atomic_dir(path):
                          suffix='.tmp', dir=parent)
   try:
     yield tmp
+    os.chmod(tmp, 0o755)
     if os.path.isdir(path):
       old = tmp + '.old'
       os.replace(path, old)

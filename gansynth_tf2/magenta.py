@@ -255,3 +255,18 @@ def load_magenta_checkpoint(path, load_discriminator=True):
               discriminator=d, num_blocks=num_blocks, progress=progress,
               global_step=global_step, train_time=train_time,
               stage_id=stage_id, checkpoint=prefix)
+
+
+def convert(magenta_dir, output_dir):
+  """Original checkpoint dir -> native model dir. Returns the loaded dict."""
+  from gansynth_tf2 import model_io  # pylint: disable=g-import-not-at-top
+  m = load_magenta_checkpoint(magenta_dir, load_discriminator=True)
+  model_io.save_model_dir(
+      output_dir, m['config'], m['generator_ema'], generator=m['generator'],
+      discriminator=m['discriminator'], num_blocks=m['num_blocks'],
+      progress=m['progress'], images_seen=m['global_step'],
+      extra_info={'converted_from': os.path.abspath(magenta_dir),
+                  'magenta_checkpoint': os.path.basename(m['checkpoint']),
+                  'magenta_stage_id': m['stage_id'],
+                  'train_time_s': m['train_time']})
+  return m

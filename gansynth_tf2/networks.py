@@ -54,6 +54,13 @@ class _Progressive(keras.Model):
         initializer=keras.initializers.Constant(float(self.num_blocks - 1)),
         trainable=False)
 
+  def _track_by_name(self, *layer_lists):
+    """Makes listed layers attributes (tf.train.Checkpoint keys = names)."""
+    for layer_list in layer_lists:
+      for layer in layer_list:
+        if layer is not None:
+          setattr(self, layer.name, layer)
+
   def set_progress(self, progress):
     self.progress.assign(float(progress))
 
@@ -90,6 +97,7 @@ class Generator(_Progressive):
       self.to_rgb.append(layers.EqualizedConv2D(
           c.num_channels, 1, slope=1.0, activation=act,
           name='block_%d_to_rgb' % b))
+    self._track_by_name(self.conv0, self.conv1, self.to_rgb)
 
   def build_all(self, batch_size=1):
     """Creates every variable (all blocks) with a dummy call."""
@@ -147,6 +155,7 @@ class Discriminator(_Progressive):
     self.logits = layers.EqualizedDense(1, slope=1.0, name='logits')
     self.classification_logits = layers.EqualizedDense(
         c.num_pitches, slope=1.0, name='classification_logits')
+    self._track_by_name(self.from_rgb, self.conv0, self.conv1)
 
   def build_all(self, batch_size=2):
     h, w = self.config.final_resolution
