@@ -54,6 +54,12 @@ class _Progressive(keras.Model):
         initializer=keras.initializers.Constant(float(self.num_blocks - 1)),
         trainable=False)
 
+  def build(self, input_shape):
+    # Sub-layers build on their first call (a call may use fewer blocks);
+    # `build_all()` creates every variable.
+    del input_shape
+    self.built = True
+
   def _track_by_name(self, *layer_lists):
     """Makes listed layers attributes (tf.train.Checkpoint keys = names)."""
     for layer_list in layer_lists:

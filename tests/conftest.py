@@ -1,0 +1,54 @@
+"""Shared fixtures: paths of the parity data and small models."""
+
+import os
+
+os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+import pytest  # pylint: disable=g-import-not-at-top
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
+TINY_CKPT = os.path.join(DATA_DIR, 'tiny_mel_ckpt')
+
+
+@pytest.fixture(scope='session')
+def data_dir():
+  return DATA_DIR
+
+
+@pytest.fixture(scope='session')
+def tiny_ckpt_dir():
+  return TINY_CKPT
+
+
+@pytest.fixture(scope='session')
+def tiny_reference():
+  return dict(np.load(os.path.join(DATA_DIR, 'tiny_mel_reference_2notes.npz')))
+
+
+@pytest.fixture(scope='session')
+def spec_reference():
+  return dict(np.load(os.path.join(DATA_DIR, 'specgram_reference_1note.npz')))
+
+
+@pytest.fixture(scope='session')
+def tiny_model_dir(tmp_path_factory):
+  """The tiny original checkpoint converted to a native model dir."""
+  from gansynth_tf2 import magenta  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path_factory.mktemp('models') / 'tiny_converted')
+  magenta.convert(TINY_CKPT, out)
+  return out
+
+
+@pytest.fixture(scope='session')
+def random_tiny_model_dir(tmp_path_factory):
+  """A random-init tiny-config model dir (no training; for plumbing tests)."""
+  from gansynth_tf2 import config as config_lib  # pylint: disable=g-import-not-at-top
+  from gansynth_tf2 import model_io  # pylint: disable=g-import-not-at-top
+  from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
+  cfg = config_lib.load_config('tiny')
+  g = networks.Generator(cfg).build_all()
+  out = str(tmp_path_factory.mktemp('models') / 'tiny_random')
+  model_io.save_model_dir(out, cfg, g)
+  return out
