@@ -77,7 +77,8 @@ EXTRA_DEFAULTS = {
     'max_pitch': 84,
     # STFT overlap; n_fft = 2 * frequency bins, hop = (1 - overlap) * n_fft.
     'overlap': 0.75,
-    # Mel bins = linear bins // mel_downscale (original: 1).
+    # Mel bins = linear bins // mel_downscale (original: 1). With mel data the
+    # final width is the number of mel bins, so n_fft = 2 x width x downscale.
     'mel_downscale': 1,
     # Training loop (ours).
     'ema_decay': 0.999,
@@ -198,7 +199,11 @@ class Config:
 
   @property
   def n_fft(self):
-    return 2 * self.final_resolution[1]
+    """2 x linear frequency bins; mel specgrams have bins / mel_downscale."""
+    bins = self.final_resolution[1]
+    if self.data_type == 'mel':
+      bins *= int(self.mel_downscale)
+    return 2 * bins
 
   @property
   def hop_length(self):
