@@ -152,3 +152,18 @@ def test_bad_geometry_is_refused():
     spectral.SpecgramTransform(num_frames=64)
   with pytest.raises(ValueError, match='representation'):
     spectral.SpecgramTransform(representation='cqt')
+
+
+def test_mel_downscale_geometry():
+  cfg = config_lib.load_config('cpu_small')
+  t = cfg.spec_transform()
+  assert cfg.final_resolution == (128, 512)
+  assert (t.n_fft, t.hop_length, t.num_mel_bins) == (2048, 512, 512)
+  assert t.spec_shape == (128, 512, 2)
+  x = np.sin(2 * np.pi * 261.6 * np.arange(64000) / 16000).astype(np.float32)
+  spec = t.waves_to_specgrams(x[None] * 0.3)
+  assert spec.shape == (1, 128, 512, 2)
+  back = t.specgrams_to_waves(spec).numpy()[0]
+  # Pitch survives the coarser mel round trip: same dominant FFT bin.
+  f = np.abs(np.fft.rfft(back[8000:40000]))
+  assert abs(np.argmax(f) * 16000 / 32000 - 261.6) < 2.0
