@@ -1,0 +1,359 @@
+"""A folder of audio files (WAV/FLAC/OGG, any rate, mono or stereo) -> elements.
+
+Pitch (and optionally velocity, instrument, family, source, split,
+sample_rate) comes from a manifest in the folder:
+  manifest.csv   header row with `file` (path relative to the folder, or a
+                 name without extension) and `pitch`, optional `velocity`,
+                 `instrument`, `instrument_family`, `instrument_source`
+                 (ids or NSynth names), `split`, `sample_rate`;
+  manifest.json  a list of such objects, or an object keyed by file/note
+                 name (NSynth's examples.json, also read as examples.json);
+otherwise from NSynth-style file names `<family>_<source>_<nnn>-<pitch>-
+<velocity>.wav`, or `<anything>-<pitch>-<velocity>.wav`.
+
+The folder is scanned once in Python (soundfile reads only the headers);
+decoding, down-mixing and resampling run in the tf.data graph with
+tensorflow-io (nothing of tensorflow-io reaches exported models). A file
+that cannot be read or has no pitch is an error naming it, or is skipped
+and counted with skip_bad.
+"""
+
+import csv
+import json
+import os
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from gansynth_tf2.data import checks
+from gansynth_tf2.data import nsynth_format
+
+AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.oga')
+MANIFESTS = ('manifest.csv', 'manifest.json', 'examples.json')
+_GENERIC_NAME = re.compile(r'^(?P<inst>.+)-(?P<pitch>\d{1,3})-(?P<vel>\d{1,3})$')
+
+# Decoder ids of the in-graph decode switch, per (container, subtype).
+WAV16, WAV24, WAVF, FLAC16, FLAC24, VORBIS, WAVU8 = range(7)
+_DECODERS = {
+    ('WAV', 'PCM_16'): (WAV16, 1.0 / 32768), ('WAV', 'PCM_24'): (WAV24, 2.0**-31),
+    ('WAV', 'FLOAT'): (WAVF, 1.0), ('WAV', 'PCM_U8'): (WAVU8, 1.0 / 128),
+    ('WAVEX', 'PCM_16'): (WAV16, 1.0 / 32768),
+    ('WAVEX', 'PCM_24'): (WAV24, 2.0**-31), ('WAVEX', 'FLOAT'): (WAVF, 1.0),
+    ('FLAC', 'PCM_16'): (FLAC16, 1.0 / 32768),
+    ('FLAC', 'PCM_24'): (FLAC24, 2.0**-31),
+    ('OGG', 'VORBIS'): (VORBIS, 1.0),
+}
+_NAME_KEYS = ('file', 'path', 'filename', 'audio', 'note_str', 'name')
+_PITCH_KEYS = ('pitch', 'midi_pitch', 'midi')
+
+
+def _read_manifest(folder):
+  """(manifest path, [row dicts]) or (None, None)."""
+  for name in MANIFESTS:
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+      continue
+    try:
+      if name.endswith('.csv'):
+        with open(path, newline='') as f:
+          rows = [dict(r) for r in csv.DictReader(f)]
+      else:
+        with open(path) as f:
+          data = json.load(f)
+        if isinstance(data, dict):
+          rows = [dict(v, note_str=k) if 'file' not in v else dict(v)
+                  for k, v in data.items()]
+        else:
+          rows = [dict(r) for r in data]
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+      raise ValueError('cannot read manifest %s: %s' % (path, e)) from None
+    return path, rows
+  return None, None
+
+
+def _field(row, keys):
+  for k in keys:
+    if row.get(k) not in (None, ''):
+      return row[k]
+  return None
+
+
+def _as_id(value, names, what, where):
+  if value in (None, ''):
+    return -1
+  if isinstance(value, str) and not value.lstrip('-').isdigit():
+    if value not in names:
+      raise ValueError('%s: unknown %s %r' % (where, what, value))
+    return names.index(value)
+  return int(value)
+
+
+def _meta_from_name(stem):
+  meta = nsynth_format.parse_note_str(stem)
+  if meta:
+    return meta
+  m = _GENERIC_NAME.match(stem)
+  if m:
+    return {'instrument_str': m.group('inst'), 'pitch': int(m.group('pitch')),
+            'velocity': int(m.group('vel')), 'instrument_family': -1,
+            'instrument_source': -1}
+  return None
+
+
+def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
+  """Python scan: [entry dict] for the files of `split` (None: all files).
+
+  Each entry: path, sample_rate, channels, frames, decoder, scale, pitch,
+  velocity, instrument, instrument_str, instrument_family, instrument_source,
+  split (the manifest's, or None).
+
+  Raises:
+    ValueError: a file is unreadable / unsupported / without pitch, the
+      manifest names a missing file or states another sample rate (unless
+      skip_bad: then printed and counted in `stats`).
+  """
+  import soundfile as sf  # pylint: disable=g-import-not-at-top
+  folder = os.fspath(folder or '')
+  if not os.path.isdir(folder):
+    raise ValueError('audio folder %r does not exist' % folder)
+  files = []
+  for root, _, names in os.walk(folder):
+    for n in sorted(names):
+      if n.lower().endswith(AUDIO_EXTENSIONS) and not n.startswith('.'):
+        files.append(os.path.join(root, n))
+  files.sort()
+  by_rel = {os.path.relpath(f, folder): f for f in files}
+  by_stem = {}
+  for f in files:
+    by_stem.setdefault(os.path.splitext(os.path.basename(f))[0], f)
+  manifest, rows = _read_manifest(folder)
+  problems = []
+
+  def bad(reason, msg):
+    if not skip_bad:
+      raise ValueError(msg + checks._HINT)  # pylint: disable=protected-access
+    print('gansynth data: skipping ' + msg, flush=True)
+    problems.append(msg)
+    if stats is not None:
+      stats.add(reason, 1)
+
+  pending = []  # (path, meta, stated rate)
+  if rows is not None:
+    has_split = any('split' in r for r in rows)
+    if not has_split and split not in (None, 'train'):
+      raise ValueError('manifest %s has no split column; all its files are '
+                       'split "train"' % manifest)
+    for i, row in enumerate(rows):
+      where = '%s row %d' % (manifest, i + 1)
+      if has_split and split is not None and str(row.get('split',
+                                                         '')) != split:
+        continue
+      name = _field(row, _NAME_KEYS)
+      pitch = _field(row, _PITCH_KEYS)
+      if name is None or pitch is None:
+        bad(checks.MISSING_KEY, '%s: needs a file name (%s) and a pitch' %
+            (where, '/'.join(_NAME_KEYS[:3])))
+        continue
+      name = str(name)
+      path = (by_rel.get(name) or by_rel.get(os.path.normpath(name)) or
+              by_stem.get(os.path.splitext(os.path.basename(name))[0]))
+      if path is None:
+        bad(checks.UNREADABLE, '%s: audio file %r not found in %s' %
+            (where, name, folder))
+        continue
+      try:
+        meta = {
+            'pitch': int(pitch),
+            'velocity': int(_field(row, ('velocity',)) or 100),
+            'instrument_str': str(_field(row, ('instrument_str',)) or
+                                  _field(row, ('instrument',)) or ''),
+            'instrument_family': _as_id(
+                _field(row, ('instrument_family', 'family')),
+                nsynth_format.INSTRUMENT_FAMILIES, 'instrument family',
+                where),
+            'instrument_source': _as_id(
+                _field(row, ('instrument_source', 'source')),
+                nsynth_format.INSTRUMENT_SOURCES, 'instrument source',
+                where),
+        }
+        meta['split'] = str(row['split']) if row.get('split') else None
+        inst = _field(row, ('instrument',))
+        if inst is not None and str(inst).lstrip('-').isdigit():
+          meta['instrument'] = int(inst)
+        rate = _field(row, ('sample_rate',))
+        rate = int(rate) if rate is not None else None
+      except ValueError as e:
+        bad(checks.MISSING_KEY, '%s: %s' % (where, e))
+        continue
+      pending.append((path, meta, rate))
+  else:
+    if split not in (None, 'train'):
+      raise ValueError('audio folder %s has no manifest with a split column;'
+                       ' all its files are split "train"' % folder)
+    for path in files:
+      stem = os.path.splitext(os.path.basename(path))[0]
+      meta = _meta_from_name(stem)
+      if meta is None:
+        bad(checks.MISSING_KEY, 'no pitch for %s: add it to a manifest.csv '
+            '(file,pitch,...) or name it <instrument>-<pitch>-<velocity>'
+            % path)
+        continue
+      meta['split'] = None
+      pending.append((path, meta, None))
+  names = sorted({m['instrument_str'] for _, m, _ in pending})
+  entries = []
+  for path, meta, stated_rate in pending:
+    try:
+      info = sf.info(path)
+    except Exception as e:  # pylint: disable=broad-except
+      bad(checks.UNREADABLE, 'cannot read audio file %s: %s' % (path, e))
+      continue
+    key = (info.format, info.subtype)
+    if key not in _DECODERS:
+      bad(checks.UNREADABLE, 'unsupported audio encoding %s/%s in %s (use '
+          'WAV 8/16/24-bit or float, FLAC 16/24-bit, or OGG Vorbis)' %
+          (info.format, info.subtype, path))
+      continue
+    if stated_rate is not None and stated_rate != info.samplerate:
+      bad(checks.WRONG_RATE, 'manifest says sample_rate %d for %s, the file '
+          'is %d Hz' % (stated_rate, path, info.samplerate))
+      continue
+    decoder, scale = _DECODERS[key]
+    e = dict(meta, path=path, sample_rate=int(info.samplerate),
+             channels=int(info.channels), frames=int(info.frames),
+             decoder=decoder, scale=scale)
+    e.setdefault('instrument', names.index(meta['instrument_str']))
+    entries.append(e)
+  if not entries:
+    raise ValueError('no usable audio files in %s%s' % (
+        folder, ' (%d skipped)' % len(problems) if problems else ''))
+  return entries
+
+
+_DELAYS = {}
+
+
+def resampler_delay(rate_in, rate_out):
+  """Output samples of delay that tensorflow-io's resampler adds (measured)."""
+  from tensorflow_io.python.ops import core_ops  # pylint: disable=g-import-not-at-top
+  key = (int(rate_in), int(rate_out))
+  if key not in _DELAYS:
+    n = int(rate_in)  # one second, impulse in the middle
+    x = np.zeros([n, 1], np.float32)
+    x[n // 2] = 1.0
+    with tf.init_scope():
+      y = core_ops.io_audio_resample(x, rate_in=np.int64(rate_in),
+                                     rate_out=np.int64(rate_out)).numpy()
+    peak = int(np.argmax(np.abs(y[:, 0])))
+    _DELAYS[key] = max(peak - int(round(n // 2 * rate_out / rate_in)), 0)
+  return _DELAYS[key]
+
+
+def decode_audio(path, decoder, scale):
+  """File -> mono float32 [num_samples] (tensorflow-io decoders)."""
+  import tensorflow_io as tfio  # pylint: disable=g-import-not-at-top
+  data = tf.io.read_file(path)
+
+  def as_float(x):
+    return tf.cast(x, tf.float32)
+
+  branches = [
+      lambda: as_float(tfio.audio.decode_wav(data, dtype=tf.int16)),
+      lambda: as_float(tfio.audio.decode_wav(data, dtype=tf.int32)),
+      lambda: tfio.audio.decode_wav(data, dtype=tf.float32),
+      lambda: as_float(tfio.audio.decode_flac(data, dtype=tf.int16)),
+      lambda: as_float(tfio.audio.decode_flac(data, dtype=tf.int32)),
+      lambda: tfio.audio.decode_vorbis(data),
+      lambda: as_float(tfio.audio.decode_wav(data, dtype=tf.uint8)) - 128.0,
+  ]
+  audio = tf.switch_case(tf.cast(decoder, tf.int32), branches)
+  audio = tf.reshape(audio, [tf.shape(audio)[0], -1])
+  return tf.reduce_mean(audio, axis=1) * tf.cast(scale, tf.float32)
+
+
+def resample(audio, rate_in, rate_out, delay):
+  """[n] at rate_in -> [ceil(n * rate_out / rate_in)], delay removed."""
+  from tensorflow_io.python.ops import core_ops  # pylint: disable=g-import-not-at-top
+  rate_in = tf.cast(rate_in, tf.int64)
+  rate_out = tf.cast(rate_out, tf.int64)
+  n = tf.cast(tf.shape(audio)[0], tf.int64)
+  n_out = (n * rate_out + rate_in - 1) // rate_in
+  delay = tf.cast(delay, tf.int64)
+
+  def convert():
+    pad_in = (delay + 2) * rate_in // rate_out + 2
+    x = tf.pad(audio, [[0, pad_in]])[:, None]
+    y = core_ops.io_audio_resample(x, rate_in=rate_in, rate_out=rate_out)
+    return y[delay:delay + n_out, 0]
+
+  return tf.cond(tf.equal(rate_in, rate_out), lambda: audio, convert)
+
+
+def audio_folder_elements(folder, audio_length, sample_rate, split='train',
+                          num_shards=1, shard=0, shuffle_files=False,
+                          seed=None, deterministic=True, skip_bad=False,
+                          stats=None):
+  """Checked example elements of an audio folder (see checks).
+
+  Audio is decoded, down-mixed to mono, resampled to `sample_rate`, then
+  padded to `audio_length` (longer audio is trimmed later); a file
+  tensorflow-io cannot decode is reported by name.
+  """
+  entries = scan_audio_folder(folder, split, skip_bad, stats)
+  entries = entries[shard::num_shards] if num_shards > 1 else entries
+  if not entries:
+    raise ValueError('audio folder %s: no files for input pipeline %d of %d'
+                     % (folder, shard, num_shards))
+  for e in entries:
+    e['delay'] = resampler_delay(e['sample_rate'], sample_rate)
+  cols = {k: [e[k] for e in entries] for k in (
+      'path', 'decoder', 'scale', 'sample_rate', 'delay', 'pitch', 'velocity',
+      'instrument', 'instrument_family', 'instrument_source')}
+  cols['index'] = list(range(len(entries)))
+  files_ds = tf.data.Dataset.from_tensor_slices(
+      {k: tf.constant(v, tf.float32 if k == 'scale' else
+                      (tf.string if k == 'path' else tf.int64))
+       for k, v in cols.items()})
+  if shuffle_files and len(entries) > 1:
+    files_ds = files_ds.shuffle(len(entries), seed=seed,
+                                reshuffle_each_iteration=True)
+
+  def load(f):
+    audio = decode_audio(f['path'], f['decoder'], f['scale'])
+    audio = resample(audio, f['sample_rate'], sample_rate, f['delay'])
+    n = tf.shape(audio)[0]
+    audio = tf.cond(n > 0, lambda: tf.pad(
+        audio, [[0, tf.maximum(audio_length - n, 0)]]), lambda: audio)
+    el = {'audio': audio}
+    for k in nsynth_format.SCALAR_KEYS:
+      el[k] = tf.cast(f[k], tf.int32)
+    el.update(checks.default_extras(f['path'], f['index']))
+    return checks.check_example(el, audio_length)
+
+  def stream(f):
+    # 0 or 1 decoded element, then an end marker that knows which.
+    one = tf.data.Dataset.from_tensors(f).map(load).ignore_errors()
+    marker = dict(checks.default_extras(f['path'], -1),
+                  audio=tf.zeros([0], tf.float32),
+                  **{k: tf.constant(0, tf.int32)
+                     for k in nsynth_format.SCALAR_KEYS})
+    both = one.concatenate(tf.data.Dataset.from_tensors(marker))
+
+    def count(n, el):
+      is_end = el['index'] < 0
+      el = dict(el)
+      failed = tf.logical_and(is_end, tf.equal(n, 0))
+      el['lost'] = tf.where(failed, tf.constant(1, tf.int64), el['lost'])
+      el['lost_reason'] = tf.where(failed, checks.UNREADABLE,
+                                   el['lost_reason'])
+      el['lost_detail'] = tf.where(
+          failed, tf.constant('tensorflow-io cannot decode this audio file'),
+          el['lost_detail'])
+      return n + 1, el
+
+    return both.scan(tf.constant(0, tf.int64), count)
+
+  return files_ds.interleave(stream, cycle_length=4, block_length=1,
+                             num_parallel_calls=tf.data.AUTOTUNE,
+                             deterministic=deterministic)

@@ -1,0 +1,105 @@
+"""A small YIN f0 estimator (numpy) to check that rendered notes are pitched.
+
+  estimate_f0(wave [T], sample_rate) -> (f0 Hz (nan if unvoiced),
+                                         voiced fraction of frames)
+  pitch_check(wave, sample_rate, midi_pitch) -> 'ok' | 'silent' |
+                                                 'unpitched' | 'wrong_pitch'
+"""
+
+import numpy as np
+
+
+def _next_pow2(n):
+  return 1 << (int(n) - 1).bit_length()
+
+
+def yin_frames(frames, tau_max):
+  """Cumulative mean normalized difference, frames [F, W + tau_max] -> [F, tau_max]."""
+  frames = np.asarray(frames, np.float64)
+  num, total = frames.shape
+  w = total - tau_max
+  n_fft = _next_pow2(total + w)
+  head = np.zeros_like(frames)
+  head[:, :w] = frames[:, :w]
+  # acf[tau] = sum_{j<w} x_j x_{j+tau}
+  acf = np.fft.irfft(np.conj(np.fft.rfft(head, n_fft)) *
+                     np.fft.rfft(frames, n_fft), n_fft)[:, :tau_max]
+  energy0 = np.sum(frames[:, :w] ** 2, axis=1, keepdims=True)
+  sq = np.concatenate([np.zeros((num, 1)), np.cumsum(frames ** 2, axis=1)], 1)
+  taus = np.arange(tau_max)
+  energy_tau = sq[:, taus + w] - sq[:, taus]
+  diff = np.maximum(energy0 + energy_tau - 2.0 * acf, 0.0)
+  diff[:, 0] = 0.0
+  cum = np.cumsum(diff[:, 1:], axis=1)
+  cmndf = np.ones_like(diff)
+  cmndf[:, 1:] = diff[:, 1:] * taus[1:] / np.maximum(cum, 1e-12)
+  return cmndf
+
+
+def estimate_f0(wave, sample_rate, fmin=25.0, fmax=2500.0, threshold=0.2,
+                start_s=0.15, duration_s=1.2, window=1024, num_frames=12):
+  """Median YIN f0 of the held part of a note.
+
+  Args:
+    wave: float [T] mono.
+    sample_rate: Hz.
+    start_s, duration_s: the segment analysed (skips the attack).
+
+  Returns:
+    (f0 in Hz or nan, fraction of frames that were voiced).
+  """
+  wave = np.asarray(wave, np.float64).reshape(-1)
+  tau_max = int(np.ceil(sample_rate / fmin)) + 2
+  tau_min = max(int(np.floor(sample_rate / fmax)), 2)
+  start = int(start_s * sample_rate)
+  stop = min(len(wave), start + int(duration_s * sample_rate))
+  span = window + tau_max
+  if stop - start < span:
+    start, stop = 0, len(wave)
+  if stop - start < span:
+    return float('nan'), 0.0
+  starts = np.linspace(start, stop - span, num_frames).astype(int)
+  frames = np.stack([wave[s:s + span] for s in starts])
+  cmndf = yin_frames(frames, tau_max)
+  f0s = []
+  for row in cmndf:
+    below = np.nonzero(row[tau_min:tau_max - 1] < threshold)[0]
+    if not below.size:
+      continue
+    tau = below[0] + tau_min
+    while tau + 1 < tau_max - 1 and row[tau + 1] < row[tau]:
+      tau += 1  # walk down to the local minimum
+    a, b, c = row[tau - 1], row[tau], row[tau + 1]
+    den = a - 2 * b + c
+    shift = 0.5 * (a - c) / den if den > 0 else 0.0
+    f0s.append(sample_rate / (tau + shift))
+  if not f0s:
+    return float('nan'), 0.0
+  return float(np.median(f0s)), len(f0s) / float(len(frames))
+
+
+def midi_to_hz(pitch):
+  return 440.0 * 2.0 ** ((float(pitch) - 69.0) / 12.0)
+
+
+def hz_to_midi(hz):
+  return 69.0 + 12.0 * np.log2(hz / 440.0)
+
+
+def pitch_check(wave, sample_rate, midi_pitch, silence_db=-60.0,
+                max_cents=50.0, min_voiced=0.5):
+  """Classifies a rendered note: 'ok', 'silent', 'unpitched', 'wrong_pitch'.
+
+  Silent: peak below `silence_db` dBFS. Unpitched: under `min_voiced` of
+  the YIN frames are periodic. Wrong pitch: the median f0 is more than
+  `max_cents` from the MIDI pitch (octave errors included).
+  """
+  wave = np.asarray(wave, np.float64)
+  peak = np.max(np.abs(wave)) if wave.size else 0.0
+  if peak <= 10.0 ** (silence_db / 20.0):
+    return 'silent', float('nan')
+  f0, voiced = estimate_f0(wave / peak, sample_rate)
+  if not voiced >= min_voiced or not np.isfinite(f0):
+    return 'unpitched', f0
+  cents = 100.0 * abs(hz_to_midi(f0) - midi_pitch)
+  return ('ok' if cents <= max_cents else 'wrong_pitch'), f0

@@ -1,0 +1,122 @@
+"""TFDS `nsynth` (gansynth_subset, full, ...) prepared in a data dir -> elements.
+
+The prepared files are read with `tfds.builder_from_directory`, so any
+prepared nsynth config/version works without downloading and without
+Apache Beam. TFDS verifies its own files when preparing them; here each
+example is checked for audio length / NaN (see checks), and the dataset's
+audio sample rate must equal the config's.
+"""
+
+import os
+
+import tensorflow as tf
+
+from gansynth_tf2.data import checks
+
+_PREFERRED = ('gansynth_subset', 'full')
+
+
+def _version_key(name):
+  try:
+    return tuple(int(p) for p in name.split('.'))
+  except ValueError:
+    return (-1,)
+
+
+def find_prepared_dir(data_dir, name=None):
+  """The folder holding dataset_info.json of a prepared nsynth config.
+
+  Args:
+    data_dir: a TFDS data_dir (holding nsynth/), the nsynth/ folder, a config
+      folder or the version folder itself.
+    name: 'nsynth/<config>' or '<config>' (optionally ':<version>') to pick;
+      default gansynth_subset, then full, then any prepared config.
+
+  Raises:
+    ValueError: nothing prepared there.
+  """
+  if not data_dir:
+    raise ValueError('no TFDS data dir given (set tfds_data_dir)')
+  data_dir = os.fspath(data_dir)
+  if tf.io.gfile.exists(os.path.join(data_dir, 'dataset_info.json')):
+    return data_dir
+  root = data_dir
+  if tf.io.gfile.isdir(os.path.join(data_dir, 'nsynth')):
+    root = os.path.join(data_dir, 'nsynth')
+  want_config, want_version = None, None
+  if name:
+    spec = name.split('/', 1)[-1]
+    want_config, _, want_version = spec.partition(':')
+  found = []
+  for info in tf.io.gfile.glob(os.path.join(root, '*', '*',
+                                            'dataset_info.json')):
+    version_dir = os.path.dirname(info)
+    config = os.path.basename(os.path.dirname(version_dir))
+    version = os.path.basename(version_dir)
+    if want_config and config != want_config:
+      continue
+    if want_version and want_version not in ('*', version) and not (
+        want_version.endswith('*') and version.startswith(
+            want_version.rstrip('*'))):
+      continue
+    found.append((config, version, version_dir))
+  if not found:
+    raise ValueError('no prepared TFDS nsynth%s in %s (expected '
+                     '<data_dir>/nsynth/<config>/<version>/dataset_info.json)'
+                     % ('/' + name if name else '', data_dir))
+
+  def rank(item):
+    config, version, _ = item
+    pref = (_PREFERRED.index(config) if config in _PREFERRED
+            else len(_PREFERRED))
+    return (pref, tuple(-v for v in _version_key(version)))
+
+  return sorted(found, key=rank)[0][2]
+
+
+def nsynth_tfds_elements(data_dir, audio_length, sample_rate, split='train',
+                         name=None, num_shards=1, shard=0,
+                         shuffle_files=False, seed=None, skip_bad=False):
+  """Checked example elements of a prepared TFDS nsynth split.
+
+  Returns:
+    tf.data.Dataset of checked elements (see checks).
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  folder = find_prepared_dir(data_dir, name)
+  builder = tfds.builder_from_directory(folder)
+  rate = getattr(builder.info.features['audio'], 'sample_rate', None)
+  if rate is not None and int(rate) != int(sample_rate):
+    raise ValueError('TFDS %s has audio at %d Hz, the config needs '
+                     'sample_rate %d' % (folder, rate, sample_rate))
+  if split not in builder.info.splits:
+    raise ValueError('TFDS %s has no split %r (it has %s)' %
+                     (folder, split, sorted(builder.info.splits)))
+  num_files = builder.info.splits[split].num_shards
+  by_file = num_shards > 1 and num_files >= num_shards
+  read_config = tfds.ReadConfig(
+      shuffle_seed=seed,
+      input_context=(tf.distribute.InputContext(num_shards, shard, 1)
+                     if by_file else None))
+  ds = builder.as_dataset(split=split, shuffle_files=shuffle_files,
+                          read_config=read_config)
+  if skip_bad:
+    # Unreadable TFDS records (TF names no file): dropped, not counted.
+    ds = ds.ignore_errors(log_warning=True)
+  ds = ds.enumerate()
+  if num_shards > 1 and not by_file:
+    ds = ds.shard(num_shards, shard)
+  where = '%s[%s]' % (folder, split)
+
+  def to_element(i, ex):
+    inst = ex['instrument']
+    el = {'audio': tf.reshape(tf.cast(ex['audio'], tf.float32), [-1]),
+          'pitch': tf.cast(ex['pitch'], tf.int32),
+          'velocity': tf.cast(ex['velocity'], tf.int32),
+          'instrument': tf.cast(inst['label'], tf.int32),
+          'instrument_family': tf.cast(inst['family'], tf.int32),
+          'instrument_source': tf.cast(inst['source'], tf.int32)}
+    el.update(checks.default_extras(where, i))
+    return checks.check_example(el, audio_length)
+
+  return ds.map(to_element, num_parallel_calls=tf.data.AUTOTUNE)

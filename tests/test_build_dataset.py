@@ -1,0 +1,203 @@
+"""gansynth-build-dataset: a tiny SoundFont written here -> NSynth TFRecords."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+from gansynth_tf2 import data
+from gansynth_tf2.config import load_config
+from gansynth_tf2.data import builder
+from gansynth_tf2.data import nsynth_format
+from gansynth_tf2.data import synthetic
+
+NSYNTH_KEYS = {'note', 'note_str', 'instrument', 'instrument_str', 'pitch',
+               'velocity', 'sample_rate', 'audio', 'qualities',
+               'qualities_str', 'instrument_family', 'instrument_family_str',
+               'instrument_source', 'instrument_source_str'}
+PITCHES = [24, 36, 48, 60, 72, 84]
+
+
+@pytest.fixture(scope='module')
+def font(tmp_path_factory):
+  path = tmp_path_factory.mktemp('font') / 'tiny.sf2'
+  synthetic.write_sf2(str(path), [(0, 'Saw', 'harmonic'), (5, 'Mute', 'silent'),
+                                  (24, 'Square', 'odd'),
+                                  (118, 'Noise', 'noise')])
+  return str(path)
+
+
+@pytest.fixture(scope='module')
+def built(font, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp('ds') / 'set')
+  summary = builder.build_from_soundfont(
+      font, out, programs=[0, 5, 7, 24, 118], pitches=PITCHES,
+      velocities=[50, 127], progress=False)
+  return out, summary
+
+
+def _records(pattern):
+  out = []
+  for path in sorted(glob.glob(pattern)):
+    for raw in tf.data.TFRecordDataset(path):
+      out.append(tf.train.Example.FromString(raw.numpy()))
+  return out
+
+
+def _f0(wave, rate=16000):
+  """Fundamental (strongest peak) of the held part, Hz; independent of YIN."""
+  seg = wave[3200:3200 + 32768] * np.hanning(32768)
+  spec = np.abs(np.fft.rfft(seg))
+  k = int(np.argmax(spec))
+  a, b, c = np.log(spec[k - 1:k + 2] + 1e-12)
+  return (k + 0.5 * (a - c) / (a - 2 * b + c)) * rate / 32768
+
+
+def test_records_keys_audio_and_pitch(built):
+  out, summary = built
+  names = sorted(os.listdir(out))
+  for split in ('train', 'valid', 'test'):
+    assert any(split in n and 'tfrecord' in n for n in names), names
+  assert 'summary.json' in names
+  assert not [n for n in names if n.startswith('.')]  # no temp files left
+  records = _records(os.path.join(out, '*.tfrecord*'))
+  assert len(records) == summary['kept'] == 2 * len(PITCHES) * 2
+  for ex in records:
+    f = ex.features.feature
+    assert set(f) == NSYNTH_KEYS
+    audio = np.array(f['audio'].float_list.value, np.float32)
+    assert audio.shape == (64000,)
+    assert f['sample_rate'].int64_list.value[0] == 16000
+    assert np.abs(audio).max() <= 1.0 and np.abs(audio).max() > 0.01
+    pitch = f['pitch'].int64_list.value[0]
+    cents = 1200 * np.log2(_f0(audio) / synthetic.midi_to_hz(pitch))
+    assert abs(cents) < 30, (pitch, cents)
+    # 3 s hold then release: sound at 2.9 s, silence at the very end.
+    assert np.abs(audio[46000:47000]).max() > 0.01
+    assert np.abs(audio[-1000:]).max() < 1e-3
+    prog = f['instrument'].int64_list.value[0]
+    assert prog in (0, 24)
+    assert f['instrument_str'].bytes_list.value[0].decode() == (
+        'keyboard_acoustic_000' if prog == 0 else 'guitar_acoustic_024')
+    assert f['note_str'].bytes_list.value[0].decode().endswith(
+        '-%03d-%03d' % (pitch, f['velocity'].int64_list.value[0]))
+
+
+def test_summary_counts_and_split_by_note(built):
+  out, summary = built
+  with open(os.path.join(out, 'summary.json')) as f:
+    on_disk = json.load(f)
+  assert on_disk == json.loads(json.dumps(summary))
+  assert summary['missing_programs'] == [7]
+  assert summary['dropped'] == {'silent': 12, 'unpitched': 12,
+                                'wrong_pitch': 0}
+  assert sum(summary['splits'].values()) == summary['kept'] == 24
+  notes = {}
+  for split in ('train', 'valid', 'test'):
+    for ex in _records(os.path.join(out, '*%s*' % split)):
+      f = ex.features.feature
+      key = (f['instrument'].int64_list.value[0],
+             f['pitch'].int64_list.value[0],
+             f['velocity'].int64_list.value[0])
+      assert key not in notes  # each note in exactly one split
+      notes[key] = split
+  for prog in (0, 24):  # instruments overlap across splits
+    assert {s for (p, _, _), s in notes.items() if p == prog} == {
+        'train', 'valid', 'test'}
+  assert summary['splits'] == {'train': 20, 'valid': 2, 'test': 2}
+
+
+def test_feeds_the_training_pipeline(built):
+  out, _ = built
+  cfg = load_config('tiny', {'dataset_name': 'nsynth_tfrecord',
+                             'train_data_path': out,
+                             'shuffle_buffer_size': 4})
+  specs, labels = next(iter(data.build_train_dataset(cfg, 4, seed=0)))
+  assert specs.shape == (4, 128, 1024, 2)
+  assert set(np.argmax(labels, 1) + 24) <= set(PITCHES)
+
+
+def test_split_is_seeded_and_stable():
+  keys = [(p, v) for p in range(24, 85) for v in (25, 50, 75, 100, 127)]
+  a = builder.split_notes(keys, 3, (0.8, 0.1, 0.1), seed=0)
+  assert a == builder.split_notes(keys, 3, (0.8, 0.1, 0.1), seed=0)
+  assert a != builder.split_notes(keys, 3, (0.8, 0.1, 0.1), seed=1)
+  assert [a.count(s) for s in ('train', 'valid', 'test')] == [245, 30, 30]
+
+
+def test_two_workers_same_notes(font, tmp_path):
+  out = str(tmp_path / 'w2')
+  summary = builder.build_from_soundfont(
+      font, out, programs=[0, 24], pitches=[48, 60], velocities=[100],
+      num_workers=2, progress=False)
+  assert summary['kept'] == 4 and summary['dropped']['silent'] == 0
+  assert len(_records(os.path.join(out, '*.tfrecord*'))) == 4
+
+
+def _cli(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  return subprocess.run(
+      [sys.executable, '-m', 'gansynth_tools.build_dataset'] + list(args),
+      capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_soundfont_and_errors(font, tmp_path):
+  out = str(tmp_path / 'cli')
+  res = _cli('--soundfont=' + font, '--output_dir=' + out, '--programs=0',
+             '--pitches=60-62', '--velocities=100', '--sample_rate=16000',
+             '--noprogress')
+  assert res.returncode == 0, res.stderr[-2000:]
+  assert 'Wrote 3 notes' in res.stdout
+  assert len(_records(os.path.join(out, '*.tfrecord*'))) == 3
+  # Errors: one line, non-zero exit, nothing left behind.
+  bad = [
+      (['--soundfont=' + font, '--output_dir=' + out], 'not empty'),
+      (['--soundfont=/no/such.sf2', '--output_dir=' + out + '2'],
+       'does not exist'),
+      (['--soundfont=' + font, '--output_dir=' + out + '3',
+        '--pitches=60-x'], '--pitches must be'),
+      (['--soundfont=' + font, '--output_dir=' + out + '4',
+        '--programs=7'], 'none of the programs 7'),
+      (['--output_dir=' + out + '5'], 'exactly one of'),
+  ]
+  for args, pattern in bad:
+    res = _cli(*args + ['--noprogress'])
+    assert res.returncode != 0
+    lines = [l for l in res.stderr.splitlines() if 'error' in l]
+    assert len(lines) == 1 and pattern in lines[0], res.stderr[-1500:]
+  for suffix in '2345':
+    assert not os.path.exists(out + suffix)
+  assert not [n for n in os.listdir(tmp_path) if n.startswith('.')]
+
+
+def test_audio_folder_mode(tmp_path):
+  src = tmp_path / 'wavs'
+  os.makedirs(src)
+  for p in (40, 52, 64):
+    for inst in ('flute_acoustic_001', 'reed_acoustic_002'):
+      wave = synthetic.harmonic_note(p, 44100, 44100 * 2, num_harmonics=3)
+      sf.write(src / ('%s-%03d-100.wav' % (inst, p)), wave, 44100)
+  sf.write(src / 'noise_acoustic_003-050-100.wav',
+           np.random.RandomState(0).uniform(-.5, .5, 32000), 16000)
+  out = str(tmp_path / 'out')
+  res = _cli('--audio_folder=' + str(src), '--output_dir=' + out,
+             '--noprogress')
+  assert res.returncode == 0, res.stderr[-2000:]
+  with open(os.path.join(out, 'summary.json')) as f:
+    summary = json.load(f)
+  assert summary['kept'] == 6 and summary['dropped']['unpitched'] == 1
+  records = _records(os.path.join(out, '*.tfrecord*'))
+  for ex in records:
+    f = ex.features.feature
+    audio = np.array(f['audio'].float_list.value, np.float32)
+    assert audio.shape == (64000,)
+    assert nsynth_format.INSTRUMENT_FAMILIES[
+        f['instrument_family'].int64_list.value[0]] in ('flute', 'reed')
+    pitch = f['pitch'].int64_list.value[0]
+    assert abs(1200 * np.log2(_f0(audio) / synthetic.midi_to_hz(pitch))) < 30

@@ -1,0 +1,99 @@
+"""TFDS nsynth source, read from a prepared data dir written at test time.
+
+The dir is written in TFDS's own layout (features.json, dataset_info.json,
+nsynth-<split>.tfrecord-00000-of-00001 encoded by TFDS's serializer), the same
+layout `tfds build nsynth/gansynth_subset` leaves; nothing is downloaded.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gansynth_tf2 import data
+from gansynth_tf2.config import load_config
+from gansynth_tf2.data import synthetic
+from gansynth_tf2.data import tfds_source
+
+
+def _ex(pitch, family=2, source=0, audio=None):
+  if audio is None:
+    audio = synthetic.harmonic_note(pitch, seed=pitch)
+  return {'audio': audio, 'pitch': pitch, 'velocity': 75, 'instrument': 9,
+          'instrument_family': family, 'instrument_source': source}
+
+
+@pytest.fixture(scope='module')
+def tfds_dir(tmp_path_factory):
+  root = tmp_path_factory.mktemp('tfds')
+  synthetic.write_tfds_nsynth(root, [_ex(p) for p in (20, 30, 60, 84, 90)] +
+                              [_ex(40, family=8, source=1)], 'train')
+  synthetic.write_tfds_nsynth(root, [_ex(50)], 'valid')
+  return str(root)
+
+
+def _cfg(path, **kw):
+  values = {'dataset_name': 'nsynth_tfds', 'tfds_data_dir': path,
+            'shuffle_buffer_size': 4}
+  values.update(kw)
+  return load_config('tiny', values)
+
+
+def test_layout_is_what_tfds_reads(tfds_dir):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  folder = tfds_source.find_prepared_dir(tfds_dir)
+  assert folder.endswith('nsynth/gansynth_subset/2.3.3')
+  builder = tfds.builder('nsynth/gansynth_subset', data_dir=tfds_dir)
+  assert builder.info.splits['train'].num_examples == 6
+  ex = next(iter(builder.as_dataset(split='valid')))
+  assert int(ex['pitch']) == 50 and ex['audio'].shape == (64000,)
+
+
+def test_examples_labels_and_filters(tfds_dir):
+  cfg = _cfg(tfds_dir)
+  exs = list(data.load_examples(cfg))
+  assert sorted(int(e['pitch']) for e in exs) == [30, 40, 60, 84]
+  e = [e for e in exs if int(e['pitch']) == 40][0]
+  assert (int(e['instrument_family']), int(e['instrument_source']),
+          int(e['velocity']), int(e['instrument'])) == (8, 1, 75, 9)
+  np.testing.assert_allclose(e['audio'].numpy(),
+                             synthetic.harmonic_note(40, seed=40), atol=1e-6)
+  assert sorted(int(e['pitch']) for e in data.load_examples(
+      _cfg(tfds_dir, instrument_sources=[0]))) == [30, 60, 84]
+  assert [int(e['pitch']) for e in data.load_examples(cfg, split='valid')
+         ] == [50]
+  parts = [sorted(int(e['pitch']) for e in data.load_examples(
+      cfg, num_shards=2, shard=k)) for k in range(2)]
+  assert all(parts) and sorted(parts[0] + parts[1]) == [30, 40, 60, 84]
+
+
+def test_train_batches(tfds_dir):
+  ds = data.build_train_dataset(_cfg(tfds_dir), 2, seed=0)
+  specs, labels = next(iter(ds))
+  assert specs.shape == (2, 128, 1024, 2) and labels.shape == (2, 61)
+  assert -1.0 <= float(tf.reduce_min(specs)) <= float(tf.reduce_max(specs)
+                                                      ) <= 1.0
+  assert set(np.argmax(labels, 1) + 24) <= {30, 40, 60, 84}
+
+
+def test_errors(tfds_dir, tmp_path):
+  with pytest.raises(ValueError, match='config needs sample_rate 22050'):
+    data.load_examples(_cfg(tfds_dir, sample_rate=22050))
+  with pytest.raises(ValueError, match='no prepared TFDS nsynth'):
+    data.load_examples(_cfg(str(tmp_path)))
+  with pytest.raises(ValueError, match="no split 'test'"):
+    data.load_examples(_cfg(tfds_dir), split='test')
+
+
+def test_bad_example_named_or_skipped(tmp_path):
+  audio = np.zeros(64000, np.float32)
+  audio[10] = np.inf
+  synthetic.write_tfds_nsynth(tmp_path, [_ex(30), _ex(31, audio=audio),
+                                         _ex(32)], 'train')
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'gansynth_subset/2.3.3\[train\], record 1: audio '
+                     'holds NaN or Inf'):
+    list(data.load_examples(_cfg(str(tmp_path))))
+  stats = data.BadExampleStats()
+  kept = sorted(int(e['pitch']) for e in data.load_examples(
+      _cfg(str(tmp_path), skip_bad_examples=True), stats=stats))
+  assert kept == [30, 32] and stats.counts() == {'non_finite_audio': 1}
