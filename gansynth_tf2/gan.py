@@ -41,6 +41,8 @@ discriminator call (equal statistics on one device and on N replicas of a
 global batch N times smaller per replica).
 """
 
+import os
+
 import keras
 import tensorflow as tf
 
@@ -71,7 +73,8 @@ def compute_progress(images_seen, config, num_blocks):
   stage_images = stable + trans
   integer = capped // stage_images
   rem = capped % stage_images - stable
-  fraction = tf.maximum(0.0, tf.cast(rem, tf.float64) / float(max(trans, 1)))
+  fraction = tf.maximum(tf.constant(0.0, tf.float64),
+                        tf.cast(rem, tf.float64) / float(max(trans, 1)))
   return tf.cast(tf.cast(integer, tf.float64) + fraction, tf.float32)
 
 
@@ -123,6 +126,11 @@ def _update_in_replica_context(pairs, fn):
     merge_fn(tf.distribute.get_strategy(), *values)
   else:
     ctx.merge_call(merge_fn, args=tuple(values))
+
+
+def random_seed():
+  """A fresh random int seed in [0, 2^31)."""
+  return int.from_bytes(os.urandom(4), 'little') & 0x7fffffff
 
 
 def make_adam(config, which):
@@ -186,8 +194,7 @@ class GAN(keras.Model):
         e.assign(v)
     self.generator_ema = generator_ema
     if seed is None:
-      seed = int(tf.random.uniform([], 0, 2**31 - 1, tf.int64).numpy()) if (
-          tf.executing_eagerly()) else 0
+      seed = random_seed()
     self.images_seen = tf.Variable(
         0, dtype=tf.int64, trainable=False, name='images_seen',
         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -286,11 +293,19 @@ class GAN(keras.Model):
     real, real_labels = data
     real = tf.convert_to_tensor(real, tf.float32)
     real_labels = tf.cast(real_labels, tf.float32)
-    batch = int(real.shape[0])
+    num_replicas = self._num_replicas()
+    batch = real.shape[0]
+    if batch is None:
+      # Distributed iterators may hide the static batch (e.g. multi-worker):
+      # the stage's global batch from the config.
+      batch = self.config.batch_size(self.stage_id or 0) // num_replicas
+    batch = int(batch)
+    real = tf.ensure_shape(real, [batch] + real.shape.as_list()[1:])
+    real_labels = tf.ensure_shape(real_labels,
+                                  [batch] + real_labels.shape.as_list()[1:])
     if batch % max(self.minibatch_groups, 1):
       raise ValueError('per-replica batch %d not divisible by '
                        'minibatch_groups %d' % (batch, self.minibatch_groups))
-    num_replicas = self._num_replicas()
     global_batch = batch * num_replicas
     inv = 1.0 / global_batch
     c = self.config
@@ -343,7 +358,8 @@ class GAN(keras.Model):
       with tf.GradientTape() as gp_tape:
         gp_tape.watch(interp)
         d_interp, _ = self.discriminate(interp)
-      gp_grads = gp_tape.gradient(tf.reduce_sum(d_interp), interp)
+        d_interp_sum = tf.reduce_sum(d_interp)
+      gp_grads = gp_tape.gradient(d_interp_sum, interp)
       gp, gnorm = gradient_penalty(gp_grads,
                                    float(c.gradient_penalty_target))
       d_real, d_fake = d_real[:, 0], d_fake[:, 0]

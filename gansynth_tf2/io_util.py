@@ -20,6 +20,7 @@ def atomic_path(path):
   os.close(fd)
   try:
     yield tmp
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

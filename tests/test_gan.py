@@ -1,0 +1,222 @@
+"""The GAN keras.Model: objective, gradient penalty, EMA, progress, Adam."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gansynth_tf2 import config as config_lib
+from gansynth_tf2 import gan as gan_lib
+from gansynth_tf2 import networks
+
+
+@pytest.fixture(scope='module')
+def cfg():
+  return config_lib.load_config('tiny')
+
+
+def _real_batch(cfg, n=8, seed=0):
+  rng = np.random.RandomState(seed)
+  real = rng.uniform(-0.8, 0.8, size=(n,) + cfg.final_resolution +
+                     (cfg.num_channels,)).astype(np.float32)
+  labels = np.eye(cfg.num_pitches, dtype=np.float32)[
+      rng.randint(0, cfg.num_pitches, n)]
+  return tf.constant(real), tf.constant(labels)
+
+
+def _weights(model):
+  return [v.numpy().copy() for v in model.weights]
+
+
+def _set(model, values):
+  """Restores weights, leaving the progress variable alone."""
+  for v, x in zip(model.weights, values):
+    if 'progress' not in v.path:
+      v.assign(x)
+
+
+@pytest.mark.parametrize('overrides', [
+    {}, {'stable_stage_num_images': 24, 'transition_stage_num_images': 40},
+    {'train_progressive': False}])
+def test_compute_progress_matches_config(cfg, overrides):
+  c = cfg.copy(**overrides)
+  for num_blocks in range(1, c.num_resolutions + 1):
+    images = np.arange(0, 420, 3)
+    got = [float(gan_lib.compute_progress(tf.constant(i, tf.int64), c,
+                                          num_blocks)) for i in images]
+    want = [np.float32(c.compute_progress(int(i), num_blocks))
+            for i in images]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_safe_norm_value_and_gradient_at_zero():
+  x = tf.constant([0.0, 4.0, 2.25])
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = gan_lib.safe_norm(x)
+  g = tape.gradient(y, x).numpy()
+  np.testing.assert_allclose(y.numpy(), [0.0, 2.0, 1.5])
+  np.testing.assert_allclose(g, [0.0, 0.25, 1.0 / 3.0], rtol=1e-6)
+  assert np.all(np.isfinite(g))
+
+
+def test_gradient_penalty_by_hand():
+  # D(x) = sum(a * x) has gradient a everywhere: ||a|| = sqrt(9 * 4) = 6.
+  a = tf.fill([2, 2, 2, 1], 3.0)
+  x = tf.random.uniform([2, 2, 2, 1])
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    d = tf.reduce_sum(a * x)
+  gp, norm = gan_lib.gradient_penalty(tape.gradient(d, x), target=1.0)
+  np.testing.assert_allclose(norm.numpy(), [6.0, 6.0])
+  np.testing.assert_allclose(gp.numpy(), [25.0, 25.0])  # (6 - 1)^2
+  gp2, _ = gan_lib.gradient_penalty(a, target=2.0)
+  np.testing.assert_allclose(gp2.numpy(), [4.0, 4.0])  # ((6 - 2) / 2)^2
+  # A zero gradient gives (0 - 1)^2 and a finite derivative.
+  z = tf.zeros([1, 2, 2, 1])
+  with tf.GradientTape() as tape:
+    tape.watch(z)
+    gp0, _ = gan_lib.gradient_penalty(z * z, target=1.0)
+  np.testing.assert_allclose(gp0.numpy(), [1.0])
+  assert np.all(np.isfinite(tape.gradient(gp0, z).numpy()))
+
+
+def test_adam_is_the_originals(cfg):
+  g = gan_lib.GAN(cfg, seed=1)
+  g.compile()
+  for opt, lr in ((g.g_optimizer, cfg.generator_learning_rate),
+                  (g.d_optimizer, cfg.discriminator_learning_rate)):
+    assert opt.beta_1 == 0.0 and opt.beta_2 == 0.99 and opt.epsilon == 1e-8
+    assert abs(float(opt.learning_rate) - lr) < 1e-9
+
+
+def test_train_step_objective_ema_and_stage_blocks(cfg):
+  """One eager step against an independent recomputation of both losses."""
+  gan = gan_lib.GAN(cfg, seed=5)
+  gan.compile()
+  gan.set_stage(1)  # 2 blocks, transition stage
+  start = 24  # progress 0.5: real images blended, D/G blocks blended
+  gan.images_seen.assign(start)
+  real, labels = _real_batch(cfg)
+  g0, d0 = _weights(gan.generator), _weights(gan.discriminator)
+  ema0 = _weights(gan.generator_ema)
+  out = gan.train_step((real, labels))
+  out = {k: float(v) for k, v in out.items()}
+  assert int(gan.images_seen.numpy()) == start + 8
+  progress = cfg.compute_progress(start, 2)
+  assert progress == 0.5
+  for net in (gan.generator, gan.discriminator, gan.generator_ema):
+    assert float(net.progress.numpy()) == progress
+  g1, d1 = _weights(gan.generator), _weights(gan.discriminator)
+
+  # Same random draws as the step (stateless, keyed by images_seen).
+  gan.images_seen.assign(start)
+  lat = [8, cfg.latent_vector_size]
+  z_g = gan._random('normal', gan_lib._G_LATENTS, lat)
+  y_g = gan._fake_labels(gan_lib._G_LABELS, labels, 8)
+  z_d = gan._random('normal', gan_lib._D_LATENTS, lat)
+  y_d = gan._fake_labels(gan_lib._D_LABELS, labels, 8)
+  u = gan._random('uniform', gan_lib._GP_MIX, [8, 1, 1, 1])
+  # Fake labels are drawn from the real batch's labels.
+  real_ids = set(np.argmax(labels.numpy(), -1))
+  assert set(np.argmax(y_g.numpy(), -1)) <= real_ids
+
+  G, D = gan.generator, gan.discriminator
+
+  def ce(y, logits):
+    p = tf.nn.log_softmax(logits)
+    return -tf.reduce_sum(y * p, -1)
+
+  # Generator loss: G and D before the step.
+  _set(G, g0)
+  _set(D, d0)
+  d_f, c_f = D(G((z_g, y_g), num_blocks=2), num_blocks=2)
+  want_g = (-tf.reduce_mean(d_f) + cfg.generator_ac_loss_weight *
+            tf.reduce_mean(ce(y_g, c_f)))
+  # Discriminator loss: G after its step, D before.
+  _set(G, g1)
+  fake = G((z_d, y_d), num_blocks=2)
+  real_b = networks.blend_images(real, 0.5, cfg, 2)
+  x_hat = real_b + u * (fake - real_b)
+  with tf.GradientTape() as tape:
+    tape.watch(x_hat)
+    s = tf.reduce_sum(D(x_hat, num_blocks=2)[0])
+  norm = tf.norm(tf.reshape(tape.gradient(s, x_hat), [8, -1]), axis=1)
+  gp = tf.reduce_mean(tf.square(norm - 1.0))
+  d_r, c_r = D(real_b, num_blocks=2)
+  d_fk, _ = D(fake, num_blocks=2)
+  want_d = (tf.reduce_mean(d_fk) - tf.reduce_mean(d_r) + 10.0 * gp +
+            0.001 * tf.reduce_mean(tf.square(d_r)) +
+            cfg.discriminator_ac_loss_weight * tf.reduce_mean(ce(labels, c_r)))
+  _set(D, d1)
+  np.testing.assert_allclose(out['g_loss'], float(want_g), rtol=1e-5)
+  np.testing.assert_allclose(out['d_loss'], float(want_d), rtol=1e-5)
+  np.testing.assert_allclose(out['gradient_penalty'], float(gp), rtol=1e-4)
+  np.testing.assert_allclose(out['real_score_penalty'],
+                             float(tf.reduce_mean(tf.square(d_r))), rtol=1e-4)
+
+  # EMA of the generator after its step: ema = ema0 - (1 - d)(ema0 - w1).
+  d = cfg.ema_decay
+  assert d == 0.999
+  ema1 = _weights(gan.generator_ema)
+  names = [v.path for v in gan.generator.weights]
+  for name, e0, e1, w1, w0 in zip(names, ema0, ema1, g1, g0):
+    if 'progress' in name:
+      continue
+    np.testing.assert_allclose(e1, e0 - (1 - d) * (e0 - w1), atol=1e-6,
+                               err_msg=name)
+    # Only the blocks of the stage (1, 2) train.
+    block = int(name.split('block_')[1].split('_')[0])
+    changed = not np.array_equal(w0, w1)
+    assert changed == (block <= 2), name
+  for v, x0, x1 in zip(gan.discriminator.weights, d0, d1):
+    if 'block_' in v.path:
+      block = int(v.path.split('block_')[1].split('_')[0])
+      assert (not np.array_equal(x0, x1)) == (block <= 2), v.path
+
+
+def test_traced_steps_finite_and_changing(cfg):
+  gan = gan_lib.GAN(cfg, seed=2, fake_labels='uniform')
+  gan.compile()
+  gan.set_stage(0)
+  step = tf.function(gan.train_step)
+  real, labels = _real_batch(cfg, seed=3)
+  hist = [{k: float(v) for k, v in step((real, labels)).items()}
+          for _ in range(3)]
+  for h in hist:
+    assert set(h) == set(gan_lib.METRIC_NAMES)
+    assert all(np.isfinite(v) for v in h.values()), h
+  assert len({h['g_loss'] for h in hist}) == 3
+  assert len({h['d_loss'] for h in hist}) == 3
+  assert int(gan.g_optimizer.iterations.numpy()) == 3
+  gan.reset_optimizers()
+  assert int(gan.g_optimizer.iterations.numpy()) == 0
+  assert all(not np.any(v.numpy()) for v in gan.g_optimizer.variables
+             if 'momentum' in v.path or 'velocity' in v.path)
+  assert abs(float(gan.g_optimizer.learning_rate) -
+             cfg.generator_learning_rate) < 1e-9
+
+
+def test_minibatch_groups_equal_separate_calls(cfg):
+  gan = gan_lib.GAN(cfg, seed=4, minibatch_groups=2)
+  gan.set_stage(2)
+  real, _ = _real_batch(cfg)
+  logits, cls = gan.discriminate(real)
+  a = gan.discriminator(real[:4], num_blocks=2)
+  b = gan.discriminator(real[4:], num_blocks=2)
+  np.testing.assert_allclose(logits.numpy(),
+                             np.concatenate([a[0], b[0]]), rtol=1e-5)
+  np.testing.assert_allclose(cls.numpy(), np.concatenate([a[1], b[1]]),
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_keras_fit_runs_the_step(cfg):
+  """The GAN is a plain keras.Model: fit() drives train_step per stage."""
+  from gansynth_tf2 import training  # pylint: disable=g-import-not-at-top
+  gan = gan_lib.GAN(cfg, seed=6)
+  gan.compile()
+  gan.set_stage(0)
+  ds = training.synthetic_dataset(cfg, 8, 0, kind='noise')
+  hist = gan.fit(ds, steps_per_epoch=2, epochs=1, verbose=0).history
+  assert np.isfinite(hist['d_loss'][0]) and np.isfinite(hist['g_loss'][0])
+  assert int(gan.images_seen.numpy()) == 16
+  assert int(gan.d_optimizer.iterations.numpy()) == 2
