@@ -1,18 +1,34 @@
-"""`Synth`: generate notes from a native model dir or an original checkpoint.
+"""`Synth`: generate notes, morphs and MIDI renders from any kind of model.
 
-  synth = gansynth_tf2.load(path)
+  synth = gansynth_tf2.load(path)   # native dir, exported SavedModel or Magenta dir
   waves = synth.generate([60, 64, 67], seed=0)        # float32 [N, audio_length]
   specs = synth.generate_specgrams([60], latents=z)   # float32 [N, H, W, C]
+  waves, z, p = synth.interpolate(steps=9, seed=1, pitches=[60])  # a morph
+  result = synth.render_midi('song.mid', secs_per_instrument=6, seed=0)
 
 Latents default to standard normal draws of np.random.RandomState(seed), as
-the original's generate scripts do.
+the original's generate scripts do (seed None: fresh random draws).
+
+Two implementations share the public surface of `SynthBase`:
+  `Synth`                     Keras generator in process (this module)
+  `export.SavedModelSynth`    an exported SavedModel (only TensorFlow needed)
+
+`GenerationGraph` holds the pure-TF graph functions (generator with EMA
+weights -> denormalize -> phase or Griffin-Lim inversion) used both in process
+and by the SavedModel export, so the two compute the same thing.
 """
 
+import contextlib
+import functools
+import inspect
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
 
+from gansynth_tf2 import interpolation
+from gansynth_tf2 import midi
 from gansynth_tf2 import magenta
 from gansynth_tf2 import model_io
 
@@ -20,18 +36,26 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL_DIRS = (
     os.path.join(_REPO_ROOT, 'saved_models', 'gansynth_sf_small'),
 )
+VOCODERS = ('phase', 'griffin_lim')
+
+# tf.function without autograph: the graph code has no data-dependent Python
+# control flow, and autograph would convert Keras and numpy helpers (seconds).
+graph_function = functools.partial(tf.function, autograph=False)
+_function = graph_function
+parse_pitches = midi.parse_pitches  # '60,64,67' / '48-60' -> [int]
 
 
 def default_model_path():
-  """The model shipped in saved_models/ (raises if it is not there)."""
+  """The model shipped in saved_models/ (or $GANSYNTH_MODEL); raises if absent."""
   env = os.environ.get('GANSYNTH_MODEL')
   if env:
     return env
   for path in DEFAULT_MODEL_DIRS:
     if os.path.isdir(path):
       return path
-  raise ValueError('No model given and no shipped model found in %s' %
-                   (DEFAULT_MODEL_DIRS,))
+  raise ValueError('no --model given and no shipped model found (looked in %s;'
+                   ' set GANSYNTH_MODEL or pass a model path)' %
+                   ', '.join(DEFAULT_MODEL_DIRS))
 
 
 def sample_latents(num, latent_size, seed=None):
@@ -41,7 +65,10 @@ def sample_latents(num, latent_size, seed=None):
 
 
 def check_pitches(pitches, pitch_range):
+  """int32 [N] MIDI numbers, all inside `pitch_range` (inclusive) or raise."""
   pitches = np.asarray(pitches)
+  if pitches.ndim == 0:
+    pitches = pitches[None]
   if pitches.ndim != 1 or pitches.size == 0:
     raise ValueError('pitches must be a non-empty list of MIDI numbers, got '
                      'shape %s' % (pitches.shape,))
@@ -57,44 +84,163 @@ def check_pitches(pitches, pitch_range):
   return pitches
 
 
-class Synth:
-  """Generation with a generator's EMA weights (Keras, in process).
+def bfloat16_generator(generator):
+  """A copy of `generator` computing in bfloat16 (weights kept in float32).
 
-  Attributes: config, latent_size, sample_rate, audio_length, pitch_range.
+  Opt-in speed lever (approximate): Keras 'mixed_bfloat16' policy, so convs
+  and activations run in bfloat16 while variables stay float32 (same values).
+  """
+  import keras  # pylint: disable=g-import-not-at-top
+  from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
+  old = keras.config.dtype_policy()
+  keras.config.set_dtype_policy('mixed_bfloat16')
+  try:
+    g16 = networks.Generator(generator.config, num_blocks=generator.num_blocks)
+    g16.build_all()
+  finally:
+    keras.config.set_dtype_policy(old)
+  src, dst = list(generator.variables), list(g16.variables)
+  if len(src) != len(dst):
+    raise ValueError('bfloat16 copy has %d variables, the generator %d' %
+                     (len(dst), len(src)))
+  for s, d in zip(src, dst):
+    if tuple(s.shape) != tuple(d.shape):
+      raise ValueError('bfloat16 copy: shape mismatch %s vs %s' % (s.path,
+                                                                   d.path))
+    d.assign(s)
+  return g16
+
+
+@contextlib.contextmanager
+def _dtype_safe_generator_alpha():
+  """While tracing the bfloat16 network: networks.generator_alpha without
+  its float32 literal (tf.maximum(0.0, bf16) fails in graph mode); relu(x) ==
+  max(0, x) exactly. Remove once networks.generator_alpha is dtype-safe."""
+  from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
+  original = networks.generator_alpha
+
+  def alpha(block_id, progress):
+    return tf.nn.relu(tf.minimum(progress - (block_id - 2),
+                                 block_id - progress))
+  networks.generator_alpha = alpha
+  try:
+    yield
+  finally:
+    networks.generator_alpha = original
+
+
+class GenerationGraph:
+  """Graph functions of one generator (traceable; no Python side effects).
+
+    normalized(latents [B, L] f32, pitches [B] i32) -> [B, H, W, C] in [-1, 1]
+    specgrams(latents, pitches)      -> denormalized [B, H, W, C]
+    invert(specgrams)                -> waves [B, audio_length]
+    waveforms(latents, pitches)      -> waves [B, audio_length]
+
+  Args:
+    config: the model's `Config`.
+    generator: a `networks.Generator` holding the EMA weights.
+    vocoder: 'phase' (the original's IF/phase -> STFT -> inverse STFT) or
+      'griffin_lim' (Griffin-Lim on the generated magnitude only). Magnitude-
+      only models always use Griffin-Lim.
+    griffin_lim_iters: Griffin-Lim iterations.
+    bfloat16: run the network in bfloat16 (inversion stays float32).
   """
 
-  def __init__(self, config, generator, batch_size=8, source=None):
+  def __init__(self, config, generator, vocoder='phase', griffin_lim_iters=64,
+               bfloat16=False):
+    if vocoder not in VOCODERS:
+      raise ValueError('vocoder must be one of %s, got %r' % (VOCODERS,
+                                                              vocoder))
+    if int(griffin_lim_iters) < 1:
+      raise ValueError('griffin_lim_iters must be >= 1, got %r' %
+                       griffin_lim_iters)
     self.config = config
     self.generator = generator
-    self.batch_size = int(batch_size)
-    self.source = source
+    self.vocoder = vocoder
+    self.griffin_lim_iters = int(griffin_lim_iters)
+    self.bfloat16 = bool(bfloat16)
+    self.network = bfloat16_generator(generator) if bfloat16 else generator
+    # Inference: the blend position is a constant, so a generator that offers
+    # `call(..., static_progress=p)` can skip the blocks whose weight is 0.
+    try:
+      params = inspect.signature(self.network.call).parameters
+    except (TypeError, ValueError):
+      params = {}
+    self._call_kwargs = {}
+    if 'static_progress' in params:
+      self._call_kwargs['static_progress'] = float(
+          generator.progress.numpy())
     self.transform = config.spec_transform()
     self.normalizer = config.normalizer()
-    self.latent_size = int(config.latent_vector_size)
-    self.sample_rate = int(config.sample_rate)
-    self.audio_length = int(config.audio_length)
     self.pitch_range = config.pitch_range
-    sig = [tf.TensorSpec([None, self.latent_size], tf.float32),
-           tf.TensorSpec([None], tf.int32)]
-    self._specgrams_fn = tf.function(self._specgrams, input_signature=sig)
-    self._normalized_fn = tf.function(self._normalized, input_signature=sig)
-    self._waves_fn = tf.function(self._waves, input_signature=sig)
+    self.num_pitches = int(config.num_pitches)
 
-  # --- graph functions ------------------------------------------------------
-  def _normalized(self, latents, pitches):
-    labels = pitches - self.pitch_range[0]
-    one_hot = tf.one_hot(labels, self.config.num_pitches)
-    return self.generator((latents, one_hot))
+  def normalized(self, latents, pitches):
+    one_hot = tf.one_hot(pitches - self.pitch_range[0], self.num_pitches)
+    if self.bfloat16:
+      with _dtype_safe_generator_alpha():
+        out = self.network((latents, one_hot), **self._call_kwargs)
+    else:
+      out = self.network((latents, one_hot), **self._call_kwargs)
+    return tf.cast(out, tf.float32)
 
-  def _specgrams(self, latents, pitches):
-    return self.normalizer.denormalize(self._normalized(latents, pitches))
+  def specgrams(self, latents, pitches):
+    return self.normalizer.denormalize(self.normalized(latents, pitches))
 
-  def _waves(self, latents, pitches):
-    return self.transform.specgrams_to_waves(self._specgrams(latents, pitches))
+  def invert(self, specgrams):
+    if (self.vocoder == 'griffin_lim' or
+        self.transform.representation == 'magnitude'):
+      magnitude = tf.exp(self.transform.log_magnitude(specgrams))
+      return self.transform.griffin_lim(magnitude, self.griffin_lim_iters)
+    return self.transform.specgrams_to_waves(specgrams)
+
+  def waveforms(self, latents, pitches):
+    return self.invert(self.specgrams(latents, pitches))
+
+
+class SynthBase:
+  """What every synth offers; subclasses run one batch (`_run_batch`).
+
+  Attributes: latent_size, sample_rate, audio_length, pitch_range (lo, hi
+  inclusive), batch_size, source (the path it came from), config (None for a
+  SavedModel without one).
+  """
+
+  latent_size = None
+  sample_rate = None
+  audio_length = None
+  pitch_range = None
+  batch_size = 8
+  source = None
+  config = None
+  vocoder = 'phase'
+
+  # --- to implement ----------------------------------------------------------
+  def _run_batch(self, kind, latents, pitches):
+    """kind: 'waves', 'specgrams' or 'normalized' -> np.float32 array."""
+    raise NotImplementedError
+
+  def specgrams_to_waves(self, specgrams):
+    """Denormalized specgrams [N, H, W, C] -> waves [N, audio_length]."""
+    raise NotImplementedError
 
   # --- helpers ---------------------------------------------------------------
+  @property
+  def note_seconds(self):
+    return self.audio_length / float(self.sample_rate)
+
+  def describe(self):
+    return ('%s (latent %d, pitches %d..%d, %d samples at %d Hz, vocoder %s)'
+            % (self.source or type(self).__name__, self.latent_size,
+               self.pitch_range[0], self.pitch_range[1], self.audio_length,
+               self.sample_rate, self.vocoder))
+
+  def check_pitches(self, pitches):
+    return check_pitches(pitches, self.pitch_range)
+
   def _inputs(self, pitches, latents, seed):
-    pitches = check_pitches(pitches, self.pitch_range)
+    pitches = self.check_pitches(pitches)
     if latents is None:
       latents = sample_latents(len(pitches), self.latent_size, seed)
     latents = np.asarray(latents, np.float32)
@@ -103,59 +249,215 @@ class Synth:
     if latents.ndim != 2 or latents.shape[1] != self.latent_size:
       raise ValueError('latents must have shape [N, %d], got %s' %
                        (self.latent_size, latents.shape))
+    if not np.all(np.isfinite(latents)):
+      raise ValueError('latents must be finite numbers')
     if latents.shape[0] == 1 and len(pitches) > 1:
       latents = np.repeat(latents, len(pitches), axis=0)
+    if len(pitches) == 1 and latents.shape[0] > 1:
+      pitches = np.repeat(pitches, latents.shape[0])
     if latents.shape[0] != len(pitches):
       raise ValueError('%d latents for %d pitches' % (latents.shape[0],
                                                       len(pitches)))
     return latents, pitches
 
-  def _batched(self, fn, latents, pitches):
+  def _batched(self, kind, latents, pitches, batch_size=None, progress=None):
+    """Runs in batches; a partial last batch is padded when there are several
+    (one shape for every call, and a note's result does not depend on the
+    batch it falls in)."""
+    bs = int(batch_size or self.batch_size)
+    if bs < 1:
+      raise ValueError('batch_size must be >= 1, got %d' % bs)
+    n = len(pitches)
     outs = []
-    for i in range(0, len(pitches), self.batch_size):
-      outs.append(fn(tf.constant(latents[i:i + self.batch_size]),
-                     tf.constant(pitches[i:i + self.batch_size])).numpy())
-    return np.concatenate(outs, axis=0).astype(np.float32)
+    for i in range(0, n, bs):
+      z, p = latents[i:i + bs], pitches[i:i + bs]
+      real = len(p)
+      if n > bs and real < bs:  # pad with copies of the first row
+        z = np.concatenate([z, np.repeat(z[:1], bs - real, 0)], 0)
+        p = np.concatenate([p, np.repeat(p[:1], bs - real, 0)], 0)
+      outs.append(np.asarray(self._run_batch(kind, z, p),
+                             np.float32)[:real])
+      if progress is not None:
+        progress(min(i + bs, n), n)
+    return np.concatenate(outs, axis=0)
 
   # --- public API ------------------------------------------------------------
   def sample_latents(self, num, seed=None):
+    """float32 [num, latent_size] standard normal (RandomState(seed))."""
     return sample_latents(num, self.latent_size, seed)
 
-  def generate(self, pitches, latents=None, seed=None):
-    """Waveforms float32 [N, audio_length] for MIDI `pitches` [N]."""
+  def generate(self, pitches, latents=None, seed=None, batch_size=None,
+               progress=None):
+    """Waveforms float32 [N, audio_length] for MIDI `pitches` [N].
+
+    latents: [N, L] (or [L] / [1, L], shared by all notes); default
+      RandomState(seed) normal draws. progress: optional callable(done, total).
+    """
     latents, pitches = self._inputs(pitches, latents, seed)
-    return self._batched(self._waves_fn, latents, pitches)
+    return self._batched('waves', latents, pitches, batch_size, progress)
 
   def generate_specgrams(self, pitches, latents=None, seed=None,
-                         normalized=False):
+                         normalized=False, batch_size=None, progress=None):
     """Specgrams float32 [N, H, W, C] (denormalized unless `normalized`)."""
     latents, pitches = self._inputs(pitches, latents, seed)
-    fn = self._normalized_fn if normalized else self._specgrams_fn
-    return self._batched(fn, latents, pitches)
+    return self._batched('normalized' if normalized else 'specgrams',
+                         latents, pitches, batch_size, progress)
+
+  def interpolation_latents(self, steps, anchors=None, num_anchors=2,
+                            seed=None, method='slerp'):
+    """[steps, L] latents morphing through anchors (given, or drawn)."""
+    if anchors is None:
+      if int(num_anchors) < 2:
+        raise ValueError('interpolation needs at least 2 anchors, got %d' %
+                         num_anchors)
+      anchors = self.sample_latents(int(num_anchors), seed)
+    anchors = np.asarray(anchors, np.float32)
+    if anchors.ndim != 2 or anchors.shape[1] != self.latent_size:
+      raise ValueError('anchors must have shape [N, %d], got %s' %
+                       (self.latent_size, anchors.shape))
+    return interpolation.interpolate(anchors, steps, method)
+
+  def interpolate(self, steps, anchors=None, num_anchors=2, seed=None,
+                  pitches=60, method='slerp', batch_size=None, progress=None):
+    """`steps` notes morphing between latent anchors.
+
+    Args:
+      steps: number of notes (>= 2); the first and last use the end anchors.
+      anchors: [N >= 2, L] latents, or None to draw `num_anchors` from `seed`.
+      pitches: one MIDI pitch for all notes, or `steps` pitches.
+      method: 'slerp' or 'lerp'.
+
+    Returns:
+      (waves [steps, audio_length], latents [steps, L], pitches [steps]).
+    """
+    z = self.interpolation_latents(steps, anchors, num_anchors, seed, method)
+    p = np.asarray(pitches).reshape(-1)
+    if p.size == 1:
+      p = np.repeat(p, len(z))
+    if p.size != len(z):
+      raise ValueError('%d pitches for %d interpolation steps' % (p.size,
+                                                                   len(z)))
+    p = self.check_pitches(p)
+    return self.generate(p, z, batch_size=batch_size, progress=progress), z, p
+
+  def render_midi(self, midi_file, **kwargs):
+    """Renders a MIDI file to one mixed wave; see `midi.render`."""
+    return midi.render(self, midi_file, **kwargs)
+
+
+class Synth(SynthBase):
+  """Generation with a generator's EMA weights (Keras, in process).
+
+  Args:
+    config: the model's `Config`.
+    generator: `networks.Generator` with the EMA weights.
+    batch_size: notes per forward pass.
+    source: where it came from (for messages).
+    vocoder: 'phase' or 'griffin_lim' (see `GenerationGraph`).
+    griffin_lim_iters: Griffin-Lim iterations.
+    jit_compile: XLA-compile the graph functions.
+    bfloat16: opt-in bfloat16 network (float32 inversion); approximate.
+  """
+
+  def __init__(self, config, generator, batch_size=8, source=None,
+               vocoder='phase', griffin_lim_iters=64, jit_compile=False,
+               bfloat16=False):
+    self.config = config
+    self.generator = generator
+    self.batch_size = int(batch_size)
+    self.source = source
+    self.graph = GenerationGraph(config, generator, vocoder, griffin_lim_iters,
+                                 bfloat16)
+    self.vocoder = vocoder
+    self.jit_compile = bool(jit_compile)
+    self.transform = self.graph.transform
+    self.normalizer = self.graph.normalizer
+    self.latent_size = int(config.latent_vector_size)
+    self.sample_rate = int(config.sample_rate)
+    self.audio_length = int(config.audio_length)
+    self.pitch_range = config.pitch_range
+    sig = [tf.TensorSpec([None, self.latent_size], tf.float32),
+           tf.TensorSpec([None], tf.int32)]
+    spec_sig = [tf.TensorSpec([None] + list(self.transform.spec_shape),
+                              tf.float32)]
+    jit = self.jit_compile or None
+    graph = self.graph
+    # The network and the inversion are traced once each; the composite
+    # functions call them (with XLA, waves is one compiled cluster).
+    normalized = _function(graph.normalized, input_signature=sig,
+                             jit_compile=jit)
+    self._invert_fn = _function(graph.invert, input_signature=spec_sig,
+                                  jit_compile=jit)
+    invert = self._invert_fn
+
+    def specgrams(latents, pitches):
+      return graph.normalizer.denormalize(normalized(latents, pitches))
+
+    if self.jit_compile:
+      waves = _function(graph.waveforms, input_signature=sig,
+                          jit_compile=True)
+    else:
+      waves = _function(lambda z, p: invert(specgrams(z, p)),
+                          input_signature=sig)
+    self._fns = {
+        'normalized': normalized,
+        'specgrams': _function(specgrams, input_signature=sig),
+        'waves': waves,
+    }
+    # Old attribute names (kept working).
+    self._normalized_fn = self._fns['normalized']
+    self._specgrams_fn = self._fns['specgrams']
+    self._waves_fn = self._fns['waves']
+
+  def _run_batch(self, kind, latents, pitches):
+    return self._fns[kind](tf.constant(latents, tf.float32),
+                           tf.constant(pitches, tf.int32)).numpy()
 
   def specgrams_to_waves(self, specgrams):
     """Denormalized specgrams [N, H, W, C] -> waves [N, audio_length]."""
-    return self.transform.specgrams_to_waves(
-        tf.constant(specgrams, tf.float32)).numpy()
+    return self._invert_fn(tf.constant(specgrams, tf.float32)).numpy()
 
 
-def load(path=None, batch_size=8):
-  """A `Synth` from a native model dir, a SavedModel dir or a Magenta dir."""
+def load(path=None, batch_size=8, **kwargs):
+  """A synth from a native model dir, a SavedModel dir or a Magenta dir.
+
+  Without `path`, the model shipped in saved_models/ ($GANSYNTH_MODEL first).
+  kwargs (vocoder, griffin_lim_iters, jit_compile, bfloat16) go to `Synth`;
+  a SavedModel has its inversion baked in and accepts none of them.
+  """
   if path is None:
     path = default_model_path()
   path = os.fspath(path)
   if not os.path.exists(path):
-    raise ValueError('Model path %s does not exist' % path)
+    raise ValueError('model path %s does not exist' % path)
   if model_io.is_model_dir(path):
     m = model_io.load_model_dir(path)
-    return Synth(m['config'], m['generator_ema'], batch_size, source=path)
+    return Synth(m['config'], m['generator_ema'], batch_size, source=path,
+                 **kwargs)
   if os.path.isfile(os.path.join(path, 'saved_model.pb')):
     from gansynth_tf2 import export  # pylint: disable=g-import-not-at-top
+    bad = sorted(k for k, v in kwargs.items() if v not in (None, False) and
+                 not (k == 'vocoder' and v == 'phase'))
+    if bad:
+      raise ValueError('%s is an exported SavedModel: its inversion is fixed '
+                       'at export time; options %s do not apply (re-export '
+                       'with gansynth-export instead)' % (path, bad))
     return export.SavedModelSynth(path, batch_size=batch_size)
   if magenta.is_magenta_dir(path) or os.path.isfile(
       os.path.join(path, 'experiment.json')):
     m = magenta.load_magenta_checkpoint(path, load_discriminator=False)
-    return Synth(m['config'], m['generator_ema'], batch_size, source=path)
+    return Synth(m['config'], m['generator_ema'], batch_size, source=path,
+                 **kwargs)
   raise ValueError('%s: not a gansynth_tf2 model dir (model.json), a '
                    'SavedModel (saved_model.pb) or an original GANSynth '
                    'checkpoint dir (experiment.json + stage_*/)' % path)
+
+
+class Timer:
+  """Wall-clock seconds since creation (for summaries)."""
+
+  def __init__(self):
+    self.start = time.perf_counter()
+
+  def __call__(self):
+    return time.perf_counter() - self.start

@@ -1,0 +1,206 @@
+"""gansynth-generate and the Python generation API: WAV names and format,
+seeds, latents files, interpolation, MIDI, the three kinds of --model, errors.
+
+CLI runs are subprocesses (absl flags are process-global)."""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import gansynth_tf2
+from gansynth_tf2 import export
+from gansynth_tf2 import synth as synth_lib
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+ENV.pop('GANSYNTH_MODEL', None)
+MIDI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data',
+                        'midi')
+
+
+def generate_cli(*args, env=None):
+  return subprocess.run(['gansynth-generate'] + list(args),
+                        capture_output=True, text=True, env=env or ENV,
+                        timeout=300, check=False)
+
+
+def read_wav(path):
+  info = sf.info(path)
+  data, sr = sf.read(path, dtype='int16')
+  return info, data, sr
+
+
+def pcm16(waves):
+  """What write_wav stores for float waves."""
+  return np.clip(waves, -1.0, 1.0)
+
+
+@pytest.fixture(scope='module')
+def tiny_synth(tiny_model_dir):
+  return gansynth_tf2.load(tiny_model_dir)
+
+
+def test_python_api_surface(tiny_synth):
+  s = tiny_synth
+  assert (s.latent_size, s.sample_rate, s.audio_length) == (256, 16000, 64000)
+  assert s.pitch_range == (24, 84)
+  waves = s.generate([60, 64], seed=3)
+  assert waves.shape == (2, 64000) and waves.dtype == np.float32
+  np.testing.assert_array_equal(waves, s.generate([60, 64], seed=3))
+  z = s.sample_latents(2, 3)
+  np.testing.assert_array_equal(z, synth_lib.sample_latents(2, 256, 3))
+  np.testing.assert_allclose(s.generate([60, 64], latents=z), waves,
+                             atol=1e-6)
+  specs = s.generate_specgrams([60], latents=z[:1])
+  assert specs.shape == (1, 128, 1024, 2) and specs.dtype == np.float32
+  norm = s.generate_specgrams([60], latents=z[:1], normalized=True)
+  assert np.abs(norm).max() <= 1.0
+  # Batching (with a padded last batch) does not change the notes.
+  p = [30, 40, 50, 60, 70]
+  z5 = s.sample_latents(5, 9)
+  np.testing.assert_allclose(s.generate(p, z5, batch_size=2),
+                             s.generate(p, z5, batch_size=8), atol=1e-4)
+  calls = []
+  s.generate(p, z5, batch_size=2, progress=lambda d, n: calls.append((d, n)))
+  assert calls == [(2, 5), (4, 5), (5, 5)]
+
+
+def test_python_api_errors(tiny_synth):
+  s = tiny_synth
+  for bad, msg in [([23], 'outside'), ([85], 'outside'), ([60.5], 'integers'),
+                   ([], 'non-empty')]:
+    with pytest.raises(ValueError, match=msg):
+      s.generate(bad, seed=0)
+  with pytest.raises(ValueError, match='latents must have shape'):
+    s.generate([60], latents=np.zeros((1, 3)))
+  with pytest.raises(ValueError, match='2 latents for 3 pitches'):
+    s.generate([60, 61, 62], latents=np.zeros((2, 256)))
+  assert synth_lib.parse_pitches('60,64, 48-50') == [60, 64, 48, 49, 50]
+  for bad in ('60,x', '50-40', ''):
+    with pytest.raises(ValueError):
+      synth_lib.parse_pitches(bad)
+
+
+def test_default_model_path(monkeypatch, tmp_path):
+  monkeypatch.delenv('GANSYNTH_MODEL', raising=False)
+  monkeypatch.setattr(synth_lib, 'DEFAULT_MODEL_DIRS',
+                      (str(tmp_path / 'none'),))
+  with pytest.raises(ValueError, match='no shipped model'):
+    synth_lib.default_model_path()
+  monkeypatch.setenv('GANSYNTH_MODEL', str(tmp_path))
+  assert synth_lib.default_model_path() == str(tmp_path)
+
+
+def test_cli_notes_names_format_and_seed(tiny_model_dir, tiny_synth,
+                                         tmp_path):
+  out = tmp_path / 'notes'
+  r = generate_cli('--model=' + tiny_model_dir, '--output_dir=%s' % out,
+                   '--pitches=60,64,67', '--seed=7', '--batch_size=2')
+  assert r.returncode == 0, r.stderr[-2000:]
+  names = sorted(os.listdir(out))
+  assert names == ['0000_pitch60.wav', '0001_pitch64.wav', '0002_pitch67.wav']
+  want = tiny_synth.generate([60, 64, 67], seed=7)
+  for i, name in enumerate(names):
+    info, data, sr = read_wav(str(out / name))
+    assert info.subtype == 'PCM_16' and info.format == 'WAV'
+    assert info.channels == 1 and sr == 16000 and len(data) == 64000
+    assert os.stat(out / name).st_mode & 0o044  # readable by others
+    np.testing.assert_allclose(data / 32767.0, pcm16(want[i]), atol=2e-4)
+  assert 'real-time factor' in r.stderr
+
+
+def test_cli_latents_npy_and_interpolation(tiny_model_dir, tiny_synth,
+                                           tmp_path):
+  z = synth_lib.sample_latents(2, 256, 21)
+  np.save(tmp_path / 'z.npy', z)
+  out = tmp_path / 'z'
+  r = generate_cli('--model=' + tiny_model_dir, '--output_dir=%s' % out,
+                   '--latents_npy=%s' % (tmp_path / 'z.npy'), '--pitches=48',
+                   '--quiet')
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert sorted(os.listdir(out)) == ['0000_pitch48.wav', '0001_pitch48.wav']
+  _, data, _ = read_wav(str(out / '0001_pitch48.wav'))
+  want = tiny_synth.generate([48, 48], latents=z)
+  np.testing.assert_allclose(data / 32767.0, pcm16(want[1]), atol=2e-4)
+
+  out = tmp_path / 'morph'
+  r = generate_cli('--model=' + tiny_model_dir, '--output_dir=%s' % out,
+                   '--latents_npy=%s' % (tmp_path / 'z.npy'), '--pitches=48',
+                   '--interpolate_steps=4', '--interpolation=lerp',
+                   '--quiet')
+  assert r.returncode == 0, r.stderr[-2000:]
+  names = sorted(os.listdir(out))
+  assert names == ['%04d_pitch48.wav' % i for i in range(4)]
+  # Endpoints are the anchors' notes.
+  for name, k in [(names[0], 0), (names[-1], 1)]:
+    _, data, _ = read_wav(str(out / name))
+    np.testing.assert_allclose(data / 32767.0, pcm16(want[k]), atol=2e-4)
+
+
+def test_cli_midi_with_saved_model(tiny_model_dir, tmp_path):
+  sm = str(tmp_path / 'sm')
+  export.export_saved_model(tiny_model_dir, sm, verify=False)
+  out = tmp_path / 'midi'
+  r = generate_cli('--model=' + sm, '--output_dir=%s' % out,
+                   '--midi_file=' + os.path.join(MIDI_DIR, 'test05.mid'),
+                   '--seed=0', '--secs_per_instrument=2')
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert os.listdir(out) == ['test05.wav']
+  info, data, sr = read_wav(str(out / 'test05.wav'))
+  assert info.subtype == 'PCM_16' and sr == 16000
+  assert len(data) / sr == pytest.approx(7.242 + 0.3, abs=0.01)
+  assert np.abs(data).max() / 32767.0 == pytest.approx(0.9, abs=0.01)
+  assert '13 notes (1 folded' in r.stderr and 'real-time factor' in r.stderr
+
+
+def test_cli_magenta_checkpoint_dir(tiny_ckpt_dir, tmp_path):
+  out = tmp_path / 'magenta'
+  r = generate_cli('--model=' + tiny_ckpt_dir, '--output_dir=%s' % out,
+                   '--pitches=84', '--seed=1', '--quiet')
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert os.listdir(out) == ['0000_pitch84.wav']
+
+
+@pytest.mark.parametrize('args,msg', [
+    (['--pitches=90'], "outside the model's range 24..84"),
+    (['--pitches=6x'], 'bad pitch list'),
+    (['--midi_file=MIDI_DIR/junk.mid'], 'cannot read MIDI file'),
+    (['--midi_file=MIDI_DIR/drums.mid'], 'only drum notes'),
+    (['--interpolate_steps=1'], '--interpolate_steps must be >= 2'),
+    (['--latents_npy=BAD_NPY'], 'has shape'),
+    (['--model=MISSING'], 'does not exist'),
+    (['NO_MODEL'], 'no shipped model'),
+])
+def test_cli_errors_are_one_line(tiny_model_dir, tmp_path, args, msg):
+  import pretty_midi  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'junk.mid').write_bytes(b'not midi' * 20)
+  pm = pretty_midi.PrettyMIDI()
+  drums = pretty_midi.Instrument(0, is_drum=True)
+  drums.notes.append(pretty_midi.Note(100, 36, 0.0, 0.5))
+  pm.instruments.append(drums)
+  pm.write(str(tmp_path / 'drums.mid'))
+  np.save(tmp_path / 'bad.npy', np.zeros((2, 7), np.float32))
+  env = ENV
+  if args == ['NO_MODEL']:
+    args = []
+    env = dict(ENV, GANSYNTH_MODEL='')
+    model = []
+    if os.path.isdir(synth_lib.DEFAULT_MODEL_DIRS[0]):
+      pytest.skip('a shipped model exists')
+  else:
+    model = ['--model=' + tiny_model_dir]
+  args = [a.replace('MIDI_DIR', str(tmp_path))
+          .replace('BAD_NPY', str(tmp_path / 'bad.npy'))
+          .replace('MISSING', str(tmp_path / 'missing')) for a in args]
+  if any(a.startswith('--model=') for a in args):
+    model = []
+  out = tmp_path / 'out'
+  r = generate_cli(*(model + args + ['--output_dir=%s' % out, '--quiet']),
+                   env=env)
+  assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+  errors = [l for l in r.stderr.splitlines() if 'error' in l.lower()]
+  assert len(errors) == 1 and msg in errors[0], r.stderr[-2000:]
+  assert errors[0].startswith('gansynth-generate: error: ')
+  assert not out.exists() or not os.listdir(out)

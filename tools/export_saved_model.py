@@ -1,0 +1,99 @@
+r"""Exports a GANSynth model as an end-to-end SavedModel (needs only TensorFlow).
+
+  gansynth-export --model=MODEL_DIR --output_dir=SAVEDMODEL_DIR \
+      [--vocoder=phase|griffin_lim] [--griffin_lim_iters=64] [--xla]
+
+serving_default(latents f32 [B, L], pitches i32 [B]) -> {'waveforms'} runs the
+EMA generator, denormalization and the inversion in one graph; see
+gansynth_tf2/export.py for the other signatures. The export is verified
+(reloaded and compared with the in-process model) before it is moved into
+place; a failure leaves no output dir behind.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+
+_MODEL = flags.DEFINE_string(
+    'model', None, 'Native model dir or original Magenta checkpoint dir '
+    '(default: the shipped model).')
+_OUTPUT_DIR = flags.DEFINE_string('output_dir', None,
+                                  'SavedModel dir to write (replaced).')
+_VOCODER = flags.DEFINE_enum(
+    'vocoder', 'phase', ['phase', 'griffin_lim'],
+    'phase: the original IF/phase inversion; griffin_lim: Griffin-Lim on the '
+    'generated magnitude.')
+_GRIFFIN_LIM_ITERS = flags.DEFINE_integer('griffin_lim_iters', 64,
+                                          'Griffin-Lim iterations.')
+_XLA = flags.DEFINE_bool('xla', False, 'XLA-compile (jit_compile) the graph '
+                         '(slower on CPU, see benchmark_generate).')
+_BFLOAT16 = flags.DEFINE_bool(
+    'bfloat16', False, 'Opt-in bfloat16 network (approximate; inversion stays '
+    'float32).')
+_VERIFY = flags.DEFINE_bool('verify', True, 'Reload and compare with the '
+                            'in-process model before finishing.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('unexpected arguments: %s' % ' '.join(argv[1:]))
+  logging.set_verbosity(logging.WARNING)  # TF's INFO lines (saving, ...)
+  try:
+    if not _OUTPUT_DIR.value:
+      raise ValueError('--output_dir is required')
+    if _GRIFFIN_LIM_ITERS.value < 1:
+      raise ValueError('--griffin_lim_iters must be >= 1')
+    # Cheap checks before importing TensorFlow.
+    if _MODEL.value and not os.path.exists(_MODEL.value):
+      raise ValueError('model path %s does not exist' % _MODEL.value)
+    if _MODEL.value and os.path.isfile(os.path.join(_MODEL.value,
+                                                    'saved_model.pb')):
+      raise ValueError('%s is already an exported SavedModel; export from a '
+                       'native model dir or an original checkpoint dir' %
+                       _MODEL.value)
+    from gansynth_tf2 import export  # pylint: disable=g-import-not-at-top
+    from gansynth_tf2 import synth as synth_lib  # pylint: disable=g-import-not-at-top
+    model = _MODEL.value or synth_lib.default_model_path()
+    t0 = time.perf_counter()
+    info = export.export_saved_model(
+        model, _OUTPUT_DIR.value, vocoder=_VOCODER.value,
+        griffin_lim_iters=_GRIFFIN_LIM_ITERS.value, jit_compile=_XLA.value,
+        bfloat16=_BFLOAT16.value, verify=_VERIFY.value)
+  except Exception as e:  # pylint: disable=broad-except
+    _fail('gansynth-export', e)
+  m = info['metadata']
+  print('Exported %s -> %s in %.1f s (%.1f MB): signatures %s; latents [N, '
+        '%d], pitches %d..%d, waveforms [N, %d] at %d Hz, vocoder %s%s%s' % (
+            model, info['output_dir'], time.perf_counter() - t0,
+            info['size_bytes'] / 1e6, ', '.join(info['signatures']),
+            m['latent_size'], m['min_pitch'], m['max_pitch'],
+            m['audio_length'], m['sample_rate'], m['vocoder'],
+            ', XLA' if m['xla'] else '', ', bfloat16' if m['bfloat16'] else ''))
+  if 'verification' in info:
+    print('Verified: reloaded SavedModel vs in-process model, max abs '
+          'differences %s' % json.dumps(
+              {k: float('%.3g' % v) for k, v in info['verification'].items()}))
+
+
+def _fail(prog, e):
+  """One-line error and exit 1 for expected errors; re-raises bugs."""
+  tf = sys.modules.get('tensorflow')
+  expected = (ValueError, OSError) + ((tf.errors.OpError,) if tf else ())
+  if not isinstance(e, expected):
+    raise e
+  msg = ' '.join(str(getattr(e, 'message', None) or e).split())
+  print('%s: error: %s' % (prog, msg[:500]), file=sys.stderr)
+  sys.exit(1)
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == '__main__':
+  run()
