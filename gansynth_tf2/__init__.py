@@ -8,10 +8,11 @@ _os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 __version__ = '0.1.0'
 
 
-def load(path=None):
+def load(path=None, **kwargs):
   """A `Synth` from a native model dir, a SavedModel or a Magenta ckpt dir.
 
-  Without `path`, the model shipped in saved_models/.
+  Without `path`, the model shipped in saved_models/. `kwargs` go to
+  `synth.load` (batch_size, vocoder, ...).
   """
   from gansynth_tf2 import synth  # pylint: disable=g-import-not-at-top
-  return synth.load(path)
+  return synth.load(path, **kwargs)

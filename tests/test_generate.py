@@ -171,7 +171,7 @@ def test_cli_magenta_checkpoint_dir(tiny_ckpt_dir, tmp_path):
     (['--interpolate_steps=1'], '--interpolate_steps must be >= 2'),
     (['--latents_npy=BAD_NPY'], 'has shape'),
     (['--model=MISSING'], 'does not exist'),
-    (['NO_MODEL'], 'no shipped model'),
+    (['BAD_ENV_MODEL'], 'does not exist'),
 ])
 def test_cli_errors_are_one_line(tiny_model_dir, tmp_path, args, msg):
   import pretty_midi  # pylint: disable=g-import-not-at-top
@@ -183,14 +183,10 @@ def test_cli_errors_are_one_line(tiny_model_dir, tmp_path, args, msg):
   pm.write(str(tmp_path / 'drums.mid'))
   np.save(tmp_path / 'bad.npy', np.zeros((2, 7), np.float32))
   env = ENV
-  if args == ['NO_MODEL']:
-    args = []
-    env = dict(ENV, GANSYNTH_MODEL='')
-    model = []
-    if os.path.isdir(synth_lib.DEFAULT_MODEL_DIRS[0]):
-      pytest.skip('a shipped model exists')
-  else:
-    model = ['--model=' + tiny_model_dir]
+  model = ['--model=' + tiny_model_dir]
+  if args == ['BAD_ENV_MODEL']:  # no --model: $GANSYNTH_MODEL, then shipped
+    args, model = [], []
+    env = dict(ENV, GANSYNTH_MODEL=str(tmp_path / 'no_such_model'))
   args = [a.replace('MIDI_DIR', str(tmp_path))
           .replace('BAD_NPY', str(tmp_path / 'bad.npy'))
           .replace('MISSING', str(tmp_path / 'missing')) for a in args]
@@ -204,3 +200,14 @@ def test_cli_errors_are_one_line(tiny_model_dir, tmp_path, args, msg):
   assert len(errors) == 1 and msg in errors[0], r.stderr[-2000:]
   assert errors[0].startswith('gansynth-generate: error: ')
   assert not out.exists() or not os.listdir(out)
+
+
+def test_cli_without_model_uses_the_shipped_model(tmp_path):
+  shipped = synth_lib.DEFAULT_MODEL_DIRS[0]
+  if not os.path.isdir(shipped):
+    pytest.skip('no shipped model in saved_models/')
+  out = tmp_path / 'shipped'
+  r = generate_cli('--output_dir=%s' % out, '--pitches=60', '--seed=0')
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert os.listdir(out) == ['0000_pitch60.wav']
+  assert shipped in r.stderr  # "loaded <path> ..."

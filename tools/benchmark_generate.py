@@ -26,6 +26,7 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -359,10 +360,13 @@ def first_wav(model_dir, extra=()):
                      check=False)
   wall = time.time() - t
   wav = os.path.join(out, '0000_pitch60.wav')
-  if r.returncode != 0 or not os.path.isfile(wav):
-    raise RuntimeError('gansynth-generate failed: %s' % r.stderr[-500:])
-  return {'process_wall_s': wall,
-          'first_wav_s': os.path.getmtime(wav) - t}
+  try:
+    if r.returncode != 0 or not os.path.isfile(wav):
+      raise RuntimeError('gansynth-generate failed: %s' % r.stderr[-500:])
+    return {'process_wall_s': wall,
+            'first_wav_s': os.path.getmtime(wav) - t}
+  finally:
+    shutil.rmtree(out, ignore_errors=True)
 
 
 def run_core(argv_extra):
@@ -475,10 +479,13 @@ def main(argv):
           results[key] = bench_saved_model(
               path, batches, reps, base.note_seconds, base.latent_size,
               base.pitch_range)
-      if not _SKIP_FIRST_WAV.value:
-        results['first_wav'] = {
-            'saved_model': first_wav(sm_dirs['saved_model']),
-            'native_dir': first_wav(native)}
+      try:
+        if not _SKIP_FIRST_WAV.value:
+          results['first_wav'] = {
+              'saved_model': first_wav(sm_dirs['saved_model']),
+              'native_dir': first_wav(native)}
+      finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
   results['loadavg_after'] = list(os.getloadavg())
   results['total_s'] = time.time() - t_process
