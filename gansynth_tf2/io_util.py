@@ -75,3 +75,12 @@ def write_wav(path, wave, sample_rate):
   sf.write(buf, np.clip(wave, -1.0, 1.0), int(sample_rate), subtype='PCM_16',
            format='WAV')
   atomic_write_bytes(path, buf.getvalue())
+
+
+def jsonable(x):
+  """json.dump `default=` for numpy scalars and arrays."""
+  if isinstance(x, np.generic):
+    return x.item()
+  if isinstance(x, np.ndarray):
+    return x.tolist()
+  raise TypeError('not JSON serializable: %r' % (x,))

@@ -12,11 +12,12 @@ place; a failure leaves no output dir behind.
 
 import json
 import os
-import sys
 import time
 
 from absl import app
 from absl import flags
+
+from gansynth_tools.cli_errors import fail
 from absl import logging
 
 _MODEL = flags.DEFINE_string(
@@ -65,7 +66,7 @@ def main(argv):
         griffin_lim_iters=_GRIFFIN_LIM_ITERS.value, jit_compile=_XLA.value,
         bfloat16=_BFLOAT16.value, verify=_VERIFY.value)
   except Exception as e:  # pylint: disable=broad-except
-    _fail('gansynth-export', e)
+    fail('gansynth-export', e)
   m = info['metadata']
   print('Exported %s -> %s in %.1f s (%.1f MB): signatures %s; latents [N, '
         '%d], pitches %d..%d, waveforms [N, %d] at %d Hz, vocoder %s%s%s' % (
@@ -78,17 +79,6 @@ def main(argv):
     print('Verified: reloaded SavedModel vs in-process model, max abs '
           'differences %s' % json.dumps(
               {k: float('%.3g' % v) for k, v in info['verification'].items()}))
-
-
-def _fail(prog, e):
-  """One-line error and exit 1 for expected errors; re-raises bugs."""
-  tf = sys.modules.get('tensorflow')
-  expected = (ValueError, OSError) + ((tf.errors.OpError,) if tf else ())
-  if not isinstance(e, expected):
-    raise e
-  msg = ' '.join(str(getattr(e, 'message', None) or e).split())
-  print('%s: error: %s' % (prog, msg[:500]), file=sys.stderr)
-  sys.exit(1)
 
 
 def run():

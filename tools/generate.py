@@ -21,6 +21,8 @@ import time
 
 from absl import app
 from absl import flags
+
+from gansynth_tools.cli_errors import fail
 from absl import logging
 
 _PROCESS_START = time.perf_counter()
@@ -244,17 +246,6 @@ def main(argv):
     generate()
   except Exception as e:  # pylint: disable=broad-except
     fail('gansynth-generate', e)
-
-
-def fail(prog, e):
-  """One-line error and exit 1 for expected errors; re-raises bugs."""
-  tf = sys.modules.get('tensorflow')
-  expected = (ValueError, OSError) + ((tf.errors.OpError,) if tf else ())
-  if not isinstance(e, expected):  # ValueError includes midi.MidiError
-    raise e
-  msg = ' '.join(str(getattr(e, 'message', None) or e).split())
-  print('%s: error: %s' % (prog, msg[:500]), file=sys.stderr)
-  sys.exit(1)
 
 
 def run():

@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from gansynth_tf2 import io_util
+
 FORMAT = 'gansynth_tf2.pitch_classifier'
 PARAMS_JSON = 'classifier.json'
 WEIGHTS_FILE = 'weights.weights.h5'
@@ -215,21 +217,12 @@ class PitchClassifier:
 
   def save(self, path):
     """Writes the classifier dir atomically (a crash leaves the old one)."""
-    from gansynth_tf2 import io_util  # pylint: disable=g-import-not-at-top
     with io_util.atomic_dir(path) as tmp:
       self.network.save_weights(os.path.join(tmp, WEIGHTS_FILE))
       with open(os.path.join(tmp, PARAMS_JSON), 'w') as f:
         json.dump({'format': FORMAT, 'params': self.params, 'info': self.info},
-                  f, indent=1, default=_jsonable)
+                  f, indent=1, default=io_util.jsonable)
     return path
-
-
-def _jsonable(x):
-  if isinstance(x, np.generic):
-    return x.item()
-  if isinstance(x, np.ndarray):
-    return x.tolist()
-  raise TypeError('not JSON serializable: %r' % (x,))
 
 
 def is_classifier_dir(path):

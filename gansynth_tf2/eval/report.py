@@ -37,6 +37,7 @@ import time
 
 import numpy as np
 
+from gansynth_tf2 import io_util
 from gansynth_tf2.eval import f0 as f0_lib
 from gansynth_tf2.eval import metrics
 from gansynth_tf2.eval import real_data
@@ -304,15 +305,6 @@ def evaluate(real_pattern, classifier, synth=None, num_samples=1000,
 def write_report(report, path):
   """Writes the report as JSON atomically."""
   import json  # pylint: disable=g-import-not-at-top
-  from gansynth_tf2 import io_util  # pylint: disable=g-import-not-at-top
   io_util.atomic_write_text(path, json.dumps(report, indent=1,
-                                             default=_jsonable) + '\n')
+                                             default=io_util.jsonable) + '\n')
   return path
-
-
-def _jsonable(x):
-  if isinstance(x, np.generic):
-    return x.item()
-  if isinstance(x, np.ndarray):
-    return x.tolist()
-  raise TypeError('not JSON serializable: %r' % (x,))
