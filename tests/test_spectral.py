@@ -167,3 +167,30 @@ def test_mel_downscale_geometry():
   # Pitch survives the coarser mel round trip: same dominant FFT bin.
   f = np.abs(np.fft.rfft(back[8000:40000]))
   assert abs(np.argmax(f) * 16000 / 32000 - 261.6) < 2.0
+
+
+@pytest.mark.parametrize('name,shape,fft_hop', [
+    ('cpu_small', (128, 512), (2048, 512)),
+    ('cpu_fast', (128, 256), (1024, 512)),
+])
+def test_cpu_config_geometry_keeps_pitch(name, shape, fft_hop):
+  """The CPU configs' coarser grids still carry the pitch of a harmonic note."""
+  cfg = config_lib.load_config(name)
+  t = cfg.spec_transform()
+  assert cfg.final_resolution == shape
+  assert (t.n_fft, t.hop_length, t.num_frames) == fft_hop + (shape[0],)
+  sr, f0 = 16000, 110.0  # A2: harmonics 1..6, decaying
+  n = np.arange(64000) / sr
+  x = sum(np.sin(2 * np.pi * f0 * k * n) / k for k in range(1, 7))
+  x = (0.3 * x * np.exp(-n)).astype(np.float32)
+  back = t.specgrams_to_waves(t.waves_to_specgrams(x[None])).numpy()[0]
+  seg = back[4000:36000] * np.hanning(32000)
+  f = np.abs(np.fft.rfft(seg))
+  freqs = np.fft.rfftfreq(32000, 1.0 / sr)
+  peak = freqs[np.argmax(f)]
+  assert abs(peak - f0) < 1.0, peak
+  # Harmonic energy dominates: the partials hold most of the spectrum.
+  near = np.zeros_like(f, bool)
+  for k in range(1, 7):
+    near |= np.abs(freqs - k * f0) < 4.0
+  assert np.sum(f[near] ** 2) / np.sum(f ** 2) > 0.8
