@@ -332,6 +332,8 @@ def export_saved_model(model, output_dir, vocoder='phase',
 
   def module_factory():
     g = networks.Generator(config, num_blocks=generator.num_blocks).build_all()
+    # The graph takes the progress as a constant when traced (static_progress).
+    g.set_progress(float(generator.progress.numpy()))
     fresh = synth_lib.GenerationGraph(config, g, vocoder, griffin_lim_iters,
                                       bfloat16)
     return ExportModule(fresh, jit_compile=False)

@@ -8,6 +8,9 @@ Both take their whole geometry from a `Config`. Both hold every block up to
   generator alpha_b     = max(0, min(progress - (b - 2), b - progress))
   discriminator alpha_b = clip(b - progress, 0, 1)
 
+For inference the generator also takes the progress as a Python float
+(`static_progress`), which skips the blocks of weight 0 (see `Generator`).
+
 Generator:  (latents [B, L], one_hot [B, P]) -> normalized specgrams [B, H, W, C]
 Discriminator: normalized specgrams [B, H, W, C] ->
   (wasserstein logits [B, 1], pitch classification logits [B, P])
@@ -71,14 +74,29 @@ class _Progressive(keras.Model):
     self.progress.assign(float(progress))
 
 
+def static_generator_alphas(progress, num_blocks):
+  """Python-float generator_alpha of blocks 1..num_blocks at `progress`."""
+  p = float(progress)
+  return [max(0.0, min(p - (b - 2), b - p)) for b in range(1, num_blocks + 1)]
+
+
 class Generator(_Progressive):
   """GANSynth progressive generator.
 
   Args:
     config: a `Config`.
     num_blocks: blocks computed by default (static); default all.
-    fast_upscale: compute "nearest upscale + 3x3 conv" in the exact sub-pixel
-      form (2.25x fewer multiply-adds); False computes it literally.
+    fast_upscale: how "nearest upscale + 3x3 conv" is computed, exact up to
+      float rounding (see `layers.EqualizedConv2D`): True (one transposed
+      conv, 2.25x fewer multiply-adds), 'subpixel', or False (literal).
+
+  Call: `generator((latents, one_hot), num_blocks=None, static_progress=None)`.
+    static_progress: None (training): blend with the `progress` variable.
+      A Python float (inference, progress known when tracing): blend with
+      that value instead of reading the variable, and skip what has blend
+      weight 0 (the to_rgb and upscaling of those blocks, and the blocks
+      above the last one used). Same output as the variable path at that
+      progress (float rounding).
   """
 
   def __init__(self, config, num_blocks=None, fast_upscale=True, **kwargs):
@@ -112,25 +130,39 @@ class Generator(_Progressive):
     self((z, y), num_blocks=self.config.num_resolutions)
     return self
 
-  def call(self, inputs, num_blocks=None):
+  def call(self, inputs, num_blocks=None, static_progress=None):
     latents, one_hot = inputs
     num_blocks = int(num_blocks or self.num_blocks)
     c = self.config
+    if static_progress is None:
+      alphas = [generator_alpha(b, self.progress)
+                for b in range(1, num_blocks + 1)]
+      used = [True] * num_blocks
+    else:
+      alphas = static_generator_alphas(static_progress, num_blocks)
+      used = [a != 0.0 for a in alphas]
+      if not any(used):  # progress outside the blend range: all weights 0
+        used = [True] * num_blocks
+    last = max(b for b in range(1, num_blocks + 1) if used[b - 1])
     x = tf.concat([tf.cast(latents, tf.float32), tf.cast(one_hot, tf.float32)],
                   axis=1)
     x = layers.pixel_norm(x)  # over latent + one-hot, as the original
     x = self.latent_conv(x)
     x = self.conv1[0](x)
     lods = [x]
-    for b in range(2, num_blocks + 1):
+    for b in range(2, last + 1):  # blocks above `last` have weight 0
       x = self.conv0[b - 1](x)
       x = self.conv1[b - 1](x)
       lods.append(x)
-    out = 0.0
-    for b in range(1, num_blocks + 1):
+    out = None
+    for b in range(1, last + 1):
+      if not used[b - 1]:
+        continue
       rgb = layers.upscale(self.to_rgb[b - 1](lods[b - 1]), c.scale_factor(b),
                            c.scale_mode)
-      out += rgb * generator_alpha(b, self.progress)
+      if static_progress is None or alphas[b - 1] != 1.0:
+        rgb = rgb * alphas[b - 1]
+      out = rgb if out is None else out + rgb
     return out
 
 

@@ -211,3 +211,58 @@ def test_cli_without_model_uses_the_shipped_model(tmp_path):
   assert r.returncode == 0, r.stderr[-2000:]
   assert os.listdir(out) == ['0000_pitch60.wav']
   assert shipped in r.stderr  # "loaded <path> ..."
+
+
+@pytest.mark.parametrize('config_name', ['tiny', 'cpu_small',
+                                         'linear_prog_hires'])
+def test_fast_inversion_equals_the_spectral_transform(config_name):
+  """synth.IFInversion (sparse mel -> linear, no unwrap/IF/cumsum round
+  trip, cumsum as a matmul) == SpecgramTransform.specgrams_to_waves."""
+  from gansynth_tf2 import config as config_lib  # pylint: disable=g-import-not-at-top
+  cfg = config_lib.load_config(config_name)
+  t = cfg.spec_transform()
+  inv = synth_lib.IFInversion(t)
+  if t.representation == 'mel':
+    assert inv._sparse is not None  # pylint: disable=protected-access
+  # Specgrams of a real note (harmonics + noise) and of random values.
+  n = np.arange(t.audio_length) / t.sample_rate
+  rng = np.random.RandomState(0)
+  note = sum(np.sin(2 * np.pi * 220.0 * k * n) / k for k in range(1, 5))
+  note = (0.3 * note * np.exp(-n) + 1e-3 * rng.normal(size=n.shape))
+  real = t.waves_to_specgrams(note[None].astype(np.float32)).numpy()
+  frames, bins, _ = t.spec_shape
+  rand = np.stack([rng.normal(-4.0, 2.0, (2, frames, bins)),
+                   rng.uniform(-1.0, 1.0, (2, frames, bins))], -1)
+  for specs in (real, rand.astype(np.float32)):
+    want = t.specgrams_to_waves(specs).numpy()
+    got = inv(specs).numpy()
+    assert got.shape == want.shape
+    # Float rounding (2e-7 measured).
+    assert np.abs(got - want).max() <= 2e-6 * max(1.0, np.abs(want).max())
+
+
+def test_synth_uses_the_fast_paths_and_equals_the_literal_model(tiny_synth):
+  """The in-process synth (static progress: zero-weight blocks skipped;
+  transposed conv0; fast inversion) == the literal generator with the
+  progress variable + the spectral module's inversion."""
+  from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
+  s = tiny_synth
+  assert s.graph._call_kwargs == {  # pylint: disable=protected-access
+      'static_progress': float(s.generator.progress.numpy())}
+  assert s.graph._if_inversion is not None  # pylint: disable=protected-access
+  literal = networks.Generator(s.config, num_blocks=s.generator.num_blocks,
+                               fast_upscale=False).build_all()
+  for dst, src in zip(literal.variables, s.generator.variables):
+    dst.assign(src)
+  p = np.array([30, 60, 80], np.int32)
+  z = s.sample_latents(3, 5)
+  oh = np.eye(s.config.num_pitches, dtype=np.float32)[p - s.pitch_range[0]]
+  want_norm = literal((z, oh)).numpy()
+  got_norm = s.generate_specgrams(p, z, normalized=True)
+  # Float rounding, amplified by the tiny model's 4-channel pixel norms
+  # (8e-5 measured; the parity tolerance vs the original is 1e-3).
+  assert np.abs(got_norm - want_norm).max() <= 5e-4
+  want = s.transform.specgrams_to_waves(
+      s.normalizer.denormalize(want_norm)).numpy()
+  got = s.generate(p, z)
+  assert np.abs(got - want).max() <= 5e-4 * max(1.0, np.abs(want).max())

@@ -10,6 +10,10 @@ Measures, for a random-init mel_prog_hires generator (7.3 M parameters,
     per second, beside the ORIGINAL Magenta code on this machine class
     (reference/magenta_gansynth/timing_original.json: 1.37 s end to end,
     1.29 s forward, 0.054 s inversion);
+  * the previous default path at the same time, same weights (sub-pixel
+    conv0, all blocks blended, the spectral module's inversion): a
+    same-machine-state reference, since this VM's speed drifts by tens of
+    percent over a day (the waveform difference to the default is reported);
   * the same with XLA (jit_compile) and with the opt-in bfloat16 network
     (float32 inversion; its spectral and waveform error is reported);
   * thread settings (intra/inter-op pools), each in a fresh process;
@@ -22,8 +26,6 @@ by OTHER processes during each timed window, from /proc/stat). Prints a table,
 then as its LAST line one JSON object of the figures.
 """
 
-import contextlib
-import functools
 import json
 import os
 import shutil
@@ -43,7 +45,8 @@ _REPEATS = flags.DEFINE_integer('repeats', 7, 'Timed calls per figure (after '
 _SM_BATCHES = flags.DEFINE_string('saved_model_batches', '1,8,64',
                                   'SavedModel batch sizes.')
 _QUICK = flags.DEFINE_bool('quick', False, 'Only the in-process batch-8 '
-                           'figures (no XLA, bf16, threads, SavedModel).')
+                           'figures (default and previous default; no XLA, '
+                           'bf16, threads, SavedModel).')
 _SKIP_XLA = flags.DEFINE_bool('skip_xla', False, 'Skip every XLA figure.')
 _SKIP_THREADS = flags.DEFINE_bool('skip_threads', False,
                                   'Skip the thread-setting runs.')
@@ -60,10 +63,11 @@ _INTER = flags.DEFINE_integer('inter_op_threads', None, 'Set TF inter-op '
                               'threads (internal).')
 _CORE_ONLY = flags.DEFINE_bool('core_only', False, 'Internal: only the '
                                'in-process end-to-end figure, JSON out.')
-_PROPOSED = flags.DEFINE_bool(
-    'proposed', True, 'Also time the PROPOSED layer changes (applied in this '
-    'process only, see proposed_layer_changes): conv0 as one transposed conv, '
-    'XLA-fused leaky ReLU + pixel norm.')
+_ABLATIONS = flags.DEFINE_bool(
+    'ablations', True, 'Also time the previous default path, same weights '
+    'and same time (a same-machine-state reference: this VM\'s speed drifts '
+    'by tens of percent over a day): sub-pixel conv0, every block blended, '
+    'the spectral module\'s inversion.')
 _WAIT_IDLE = flags.DEFINE_float(
     'wait_idle_s', 60.0, 'Wait up to this long for the machine to be idle '
     '(others using < 10% of the cores) before measuring.')
@@ -141,6 +145,22 @@ def wait_for_idle(max_wait_s, threshold=0.1, window_s=3.0):
       return last, time.time() - t0
 
 
+def machine_gflops(n=2048, repeats=5):
+  """float32 matmul GFLOP/s (best of `repeats`): how fast this VM is right
+  now, to compare runs made at different times (the convs run near it)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  a = tf.random.normal([n, n], seed=1)
+  b = tf.random.normal([n, n], seed=2)
+  fn = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+  fn(a, b).numpy()
+  best = float('inf')
+  for _ in range(repeats):
+    t = time.perf_counter()
+    fn(a, b).numpy()
+    best = min(best, time.perf_counter() - t)
+  return 2.0 * n**3 / best / 1e9
+
+
 # --- timing ---------------------------------------------------------------------
 _LAST_CPU = {}
 
@@ -167,96 +187,34 @@ def timed(fn, repeats, warmup=2):
   return float(np.median(ts)), float(np.min(ts)), meter.others()
 
 
-@contextlib.contextmanager
-def proposed_layer_changes(transposed_conv0=True, xla_activation=True,
-                           skip_unused_blocks=True):
-  """Applies, while tracing, layer changes proposed for layers.py (exact math):
-
-  * nearest-upscale-by-2 + 3x3 SAME conv == ONE stride-2 transposed conv with
-    the 4x4 kernel [W2, W1+W2, W0+W1, W0] along each spatial axis (same
-    multiply-adds as the 4 sub-pixel 2x2 convs, one oneDNN deconvolution, no
-    concat / depth_to_space passes);
-  * leaky ReLU + pixel norm as one XLA-compiled elementwise cluster (the conv
-    stays on oneDNN);
-  * Generator.call skips the to_rgb + full-size upscale of blocks whose blend
-    weight is 0 at the (inference-time constant) progress: at the final
-    progress only the last block's output is used.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from gansynth_tf2 import layers  # pylint: disable=g-import-not-at-top
-  from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
-  conv = layers.EqualizedConv2D
-  orig_sub, orig_act = conv._subpixel_conv, conv._activate  # pylint: disable=protected-access
-  orig_call = networks.Generator.call
-
-  def call(self, inputs, num_blocks=None):
-    """networks.Generator.call, with blocks of weight 0 left out."""
-    latents, one_hot = inputs
-    num_blocks = int(num_blocks or self.num_blocks)
-    c = self.config
-    with tf.init_scope():  # the progress value at trace time
-      progress = float(self.progress.numpy())
-    x = tf.concat([tf.cast(latents, tf.float32),
-                   tf.cast(one_hot, tf.float32)], axis=1)
-    x = self.conv1[0](self.latent_conv(layers.pixel_norm(x)))
-    lods = [x]
-    for b in range(2, num_blocks + 1):
-      x = self.conv1[b - 1](self.conv0[b - 1](x))
-      lods.append(x)
-    out = 0.0
-    for b in range(1, num_blocks + 1):
-      if max(0.0, min(progress - (b - 2), b - progress)) == 0.0:
-        continue
-      rgb = layers.upscale(self.to_rgb[b - 1](lods[b - 1]),
-                           c.scale_factor(b), c.scale_mode)
-      out += rgb * networks.generator_alpha(b, self.progress)
-    return out
-
-  def k4(w, axis):
-    w0, w1, w2 = tf.unstack(w, axis=axis)
-    return tf.stack([w2, w1 + w2, w0 + w1, w0], axis=axis)
-
-  def transposed(self, x, w):
-    if self.scale_mode != 'ALL':
-      return orig_sub(self, x, w)
-    kernel = tf.transpose(k4(k4(w, 0), 1), [0, 1, 3, 2])  # [4,4,out,in]
-    shape = tf.stack([tf.shape(x)[0], 2 * x.shape[1], 2 * x.shape[2],
-                      self.filters])
-    return tf.nn.conv2d_transpose(x, kernel, shape, 2, 'SAME')
-
-  @tf.function(jit_compile=True, autograph=False)
-  def fused(y):
-    return layers.pixel_norm(layers.leaky_relu(y))
-
-  def activate(self, y):
-    if self.activation == 'lrelu_pixelnorm':
-      return fused(y)
-    return orig_act(self, y)
-
-  if transposed_conv0:
-    conv._subpixel_conv = transposed  # pylint: disable=protected-access
-  if xla_activation:
-    conv._activate = activate  # pylint: disable=protected-access
-  if skip_unused_blocks:
-    networks.Generator.call = call
-  try:
-    yield
-  finally:
-    conv._subpixel_conv, conv._activate = orig_sub, orig_act  # pylint: disable=protected-access
-    networks.Generator.call = orig_call
-
-
-def build(config_name, seed=0):
+def build(config_name, seed=0, **generator_kwargs):
   import keras  # pylint: disable=g-import-not-at-top
   from gansynth_tf2 import config as config_lib  # pylint: disable=g-import-not-at-top
   from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(seed)
   cfg = config_lib.load_config(config_name)
-  gen = networks.Generator(cfg).build_all()
+  gen = networks.Generator(cfg, **generator_kwargs).build_all()
   return cfg, gen
 
 
-def bench_synth(synth, batch, repeats, parts=True, trace_context=None):
+def previous_default_synth(cfg, gen, batch):
+  """The generation path before the speed levers, same weights: sub-pixel
+  conv0 (four 2x2 convs), every block's to_rgb blended with the progress
+  variable, and SpecgramTransform.specgrams_to_waves (dense mel -> linear,
+  unwrap, IF, cumsum) as the inversion. (Bias adds are BiasAdd as now.)"""
+  from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
+  from gansynth_tf2 import synth as synth_lib  # pylint: disable=g-import-not-at-top
+  old = networks.Generator(cfg, num_blocks=gen.num_blocks,
+                           fast_upscale='subpixel').build_all()
+  for dst, src in zip(old.variables, gen.variables):
+    dst.assign(src)
+  s = synth_lib.Synth(cfg, old, batch_size=batch)
+  s.graph._call_kwargs.pop('static_progress', None)  # pylint: disable=protected-access
+  s.graph._if_inversion = None  # pylint: disable=protected-access
+  return s
+
+
+def bench_synth(synth, batch, repeats, parts=True):
   """Forward / inversion / end-to-end figures of one in-process synth."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -264,11 +222,6 @@ def bench_synth(synth, batch, repeats, parts=True, trace_context=None):
   z = tf.constant(synth.sample_latents(batch, 0))
   p = tf.constant(np.linspace(lo + 12, hi - 12, batch).astype(np.int32))
   out = {}
-  if trace_context is not None:  # trace every function under the context
-    with trace_context():
-      specs = synth._fns['specgrams'](z, p)  # pylint: disable=protected-access
-      synth._fns['waves'](z, p)  # pylint: disable=protected-access
-      synth._invert_fn(specs)  # pylint: disable=protected-access
   med, mn, oth = timed(lambda: synth._fns['waves'](z, p).numpy(), repeats)  # pylint: disable=protected-access
   out.update(end_to_end_s=med, end_to_end_min_s=mn, others_load=oth,
              end_to_end_cpu_s=_LAST_CPU['cpu_s'])
@@ -414,6 +367,7 @@ def main(argv):
              'others_load_before': idle_before, 'waited_for_idle_s': waited}
   orig = original_timing()
   results['original'] = orig
+  results['matmul_gflops_before'] = machine_gflops()
 
   t = time.perf_counter()
   cfg, gen = build(_CONFIG.value)
@@ -426,22 +380,17 @@ def main(argv):
                                     results['fp32']['end_to_end_s'])
   rows = [('ours fp32 (default)', results['fp32'])]
 
-  if _PROPOSED.value:
-    prop = synth_lib.Synth(cfg, gen, batch_size=batch)
-    results['proposed'] = bench_synth(prop, batch, reps,
-                                      trace_context=proposed_layer_changes)
+  if _ABLATIONS.value:
     waves_ref = base.generate([60, 70], seed=3)
-    waves_prop = prop.generate([60, 70], seed=3)
-    results['proposed']['waveform_max_abs_diff_vs_default'] = float(
-        np.abs(waves_prop - waves_ref).max())
-    rows.append(('PROPOSED layers (patch)', results['proposed']))
-    prop_t = synth_lib.Synth(cfg, gen, batch_size=batch)
-    results['proposed_transposed_conv0_only'] = bench_synth(
-        prop_t, batch, reps, trace_context=functools.partial(
-            proposed_layer_changes, xla_activation=False,
-            skip_unused_blocks=False))
-    rows.append(('  transposed conv0 only',
-                 results['proposed_transposed_conv0_only']))
+    ablations = [
+        ('previous_default', 'previous default (same t)',
+         previous_default_synth(cfg, gen, batch)),
+    ]
+    for key, label, synth in ablations:
+      results[key] = bench_synth(synth, batch, reps)
+      results[key]['waveform_max_abs_diff_vs_default'] = float(
+          np.abs(synth.generate([60, 70], seed=3) - waves_ref).max())
+      rows.append((label, results[key]))
 
   if not _QUICK.value:
     if not _SKIP_XLA.value:
@@ -487,6 +436,7 @@ def main(argv):
       finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+  results['matmul_gflops_after'] = machine_gflops()
   results['loadavg_after'] = list(os.getloadavg())
   results['total_s'] = time.time() - t_process
 
@@ -543,6 +493,8 @@ def main(argv):
   for key, r in results.get('first_wav', {}).items():
     print('process start -> first WAV (%s, 1 note): %.2f s' % (
         key, r['first_wav_s']))
+  print('machine speed: float32 matmul %.0f GFLOP/s before, %.0f after' % (
+      results['matmul_gflops_before'], results['matmul_gflops_after']))
   print('load average before %s after %s' % (
       ['%.2f' % x for x in results['loadavg_before']],
       ['%.2f' % x for x in results['loadavg_after']]))
@@ -559,8 +511,10 @@ def main(argv):
       'end_to_end_cpu_s': results['fp32']['end_to_end_cpu_s'],
       'original_end_to_end_cpu_s': orig.get('end_to_end_cpu_s'),
       'others_load_while_timing': results['fp32']['others_load'],
+      'matmul_gflops': [results['matmul_gflops_before'],
+                        results['matmul_gflops_after']],
   }
-  for key in ('proposed', 'xla', 'bf16'):
+  for key in ('previous_default', 'xla', 'bf16'):
     if key in results:
       flat[key + '_end_to_end_s'] = results[key]['end_to_end_s']
       flat[key + '_end_to_end_cpu_s'] = results[key]['end_to_end_cpu_s']
