@@ -364,7 +364,7 @@ class Trainer:
   def __init__(self, config, train_root_dir, strategy='auto', tpu=None,
                dataset_fn=None, fake_labels='real', minibatch_groups=1,
                log=None, log_every_secs=10.0, summaries=True,
-               num_summary_samples=None, max_checkpoints=3):
+               num_summary_samples=None, max_checkpoints=3, init_from=None):
     self.config = config
     self.root = os.path.abspath(train_root_dir)
     if isinstance(strategy, str):
@@ -406,6 +406,9 @@ class Trainer:
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, write_dir, max_to_keep=max_checkpoints)
     self.restored_from = self._restore()
+    self.initialized_from = None
+    if self.restored_from is None and init_from:
+      self._init_from(init_from)
     if self.is_chief:
       cfg = config.copy(train_root_dir=self.root)
       cfg.to_json(os.path.join(self.root, model_io.EXPERIMENT_JSON))
@@ -441,6 +444,57 @@ class Trainer:
       raise TrainingError('%s does not match this config: %s' %
                           (prefix, str(e).splitlines()[0][:300])) from None
     return prefix
+
+  def _init_from(self, model_dir):
+    """Starts a new run from a native model dir's three networks.
+
+    Copies the generator, EMA generator and discriminator weights and the
+    images seen (so the schedule and random stream continue); the optimizers
+    start fresh, as at every stage start of the original. This is how a run
+    continues on another machine from a model shipped with
+    `package_model --with_discriminator` (a training checkpoint with its Adam
+    slots is twice the size).
+    """
+    if not model_io.is_model_dir(model_dir):
+      raise TrainingError('--init_from %s: not a gansynth_tf2 model dir (no '
+                          '%s)' % (model_dir, model_io.MODEL_JSON))
+    info = model_io.read_info(model_dir)
+    if not (info.get('has_generator') and info.get('has_discriminator')):
+      raise TrainingError(
+          '--init_from %s holds only the EMA generator; training needs the '
+          'raw generator and the discriminator too (package it with '
+          '--with_discriminator)' % model_dir)
+    try:
+      m = model_io.load_model_dir(model_dir, load_generator=True,
+                                  load_discriminator=True)
+    except ValueError as e:
+      raise TrainingError('--init_from %s: %s' % (model_dir, e)) from None
+    theirs = m['config']
+    diff = sorted(k for k in ARCHITECTURE_KEYS
+                  if theirs.get(k) != self.config.get(k))
+    if diff:
+      raise TrainingError('--init_from %s has another architecture: %s' % (
+          model_dir, ', '.join('%s=%r (this config: %r)' % (
+              k, theirs.get(k), self.config.get(k)) for k in diff)))
+    pairs = ((self.gan.generator, m['generator']),
+             (self.gan.generator_ema, m['generator_ema']),
+             (self.gan.discriminator, m['discriminator']))
+    for dst, src in pairs:
+      if len(dst.weights) != len(src.weights):
+        raise TrainingError('--init_from %s: %s has %d variables, expected '
+                            '%d' % (model_dir, src.name, len(src.weights),
+                                    len(dst.weights)))
+      for a, b in zip(dst.weights, src.weights):
+        if tuple(a.shape) != tuple(b.shape):
+          raise TrainingError('--init_from %s: %s has shape %s, expected %s'
+                              % (model_dir, b.path, tuple(b.shape),
+                                 tuple(a.shape)))
+        a.assign(b.numpy())
+    images = int(m['info'].get('images_seen', 0))
+    self.gan.images_seen.assign(images)
+    self.initialized_from = os.path.abspath(model_dir)
+    self._log('[gansynth-train] initialized from %s (%d images seen; fresh '
+              'optimizers)' % (model_dir, images))
 
   def _info(self, num_blocks, complete):
     return {'format': model_io.FORMAT, 'num_blocks': int(num_blocks),

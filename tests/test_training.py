@@ -354,3 +354,42 @@ def test_cli_sigkill_twice_resumes_and_finishes(tmp_path, tone_records):
               'images_per_sec', 'ema_fake_waves',
               'ema_fake_specgrams_magnitude', 'ema_fake_specgrams_if'):
     assert tag in tags, (tag, sorted(tags))
+
+
+def test_init_from_a_packaged_model_continues_its_weights(tmp_path):
+  """--init_from: a new run starts from a model dir's G, EMA and D and its
+  images seen (how training continues on a fresh machine from saved_models/)."""
+  cfg = _tiny(train_progressive=False, total_num_images=64)
+  first = str(tmp_path / 'first')
+  training.train(cfg, first, strategy='default', summaries=False,
+                 stop_after_images=16, log=_quiet)
+  m = model_io.load_model_dir(first, load_generator=True,
+                              load_discriminator=True)
+  packaged = str(tmp_path / 'packaged')
+  model_io.save_model_dir(packaged, m['config'], m['generator_ema'],
+                          generator=m['generator'],
+                          discriminator=m['discriminator'],
+                          images_seen=m['info']['images_seen'])
+  t = training.Trainer(cfg, str(tmp_path / 'second'), strategy='default',
+                       summaries=False, log=_quiet, init_from=packaged)
+  assert t.images_seen == 16
+  for mine, theirs in ((t.gan.generator, m['generator']),
+                       (t.gan.generator_ema, m['generator_ema']),
+                       (t.gan.discriminator, m['discriminator'])):
+    for a, b in zip(mine.weights, theirs.weights):
+      np.testing.assert_array_equal(a.numpy(), b.numpy())
+  # The EMA differs from the raw generator (so the right copies went where).
+  assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in
+             zip(t.gan.generator.weights, t.gan.generator_ema.weights))
+  res = t.train(stop_after_images=32)
+  assert res['images_seen'] == 32
+  # EMA-only dirs and other architectures are refused with a clear error.
+  ema_only = str(tmp_path / 'ema_only')
+  model_io.save_model_dir(ema_only, m['config'], m['generator_ema'])
+  with pytest.raises(training.TrainingError, match='only the EMA generator'):
+    training.Trainer(cfg, str(tmp_path / 'third'), strategy='default',
+                     summaries=False, log=_quiet, init_from=ema_only)
+  with pytest.raises(training.TrainingError, match='fmap_max'):
+    training.Trainer(cfg.copy(fmap_max=8), str(tmp_path / 'fourth'),
+                     strategy='default', summaries=False, log=_quiet,
+                     init_from=packaged)

@@ -36,6 +36,11 @@ _TPU = flags.DEFINE_string('tpu', None, 'TPU name or address (--strategy=tpu '
 _STOP = flags.DEFINE_integer(
     'stop_after_images', None,
     'Stop (with a checkpoint) once this many images are seen in total.')
+_INIT_FROM = flags.DEFINE_string(
+    'init_from', None, 'Start a NEW run from a native model dir holding the '
+    'raw generator and discriminator (package_model --with_discriminator, '
+    'e.g. the shipped model): weights and images seen, fresh optimizers. '
+    'Ignored when --train_root_dir already has a checkpoint (it resumes).')
 _LOG_SECS = flags.DEFINE_float('log_every_secs', 30.0,
                                'Seconds between progress lines.')
 _FAKE_LABELS = flags.DEFINE_string(
@@ -82,7 +87,7 @@ def main(argv):
     result = training.train(
         cfg, root, strategy=_STRATEGY.value, tpu=_TPU.value,
         stop_after_images=_STOP.value, log_every_secs=_LOG_SECS.value,
-        fake_labels=_FAKE_LABELS.value)
+        fake_labels=_FAKE_LABELS.value, init_from=_INIT_FROM.value)
   except (ValueError, OSError) as e:
     # TrainingDivergedError is a ValueError: its own exit status.
     diverged = type(e).__name__ == 'TrainingDivergedError'
