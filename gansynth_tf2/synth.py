@@ -34,7 +34,7 @@ from gansynth_tf2 import model_io
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL_DIRS = (
-    os.path.join(_REPO_ROOT, 'saved_models', 'gansynth_sf_small'),
+    os.path.join(_REPO_ROOT, 'saved_models', 'gansynth_sf_cpu_fast'),
 )
 VOCODERS = ('phase', 'griffin_lim')
 

@@ -1,7 +1,7 @@
 r"""Copies a training run's latest checkpoint into a native model dir.
 
   python -m gansynth_tools.package_model --train_root_dir=RUN \
-      --output_dir=saved_models/gansynth_sf_small [--with_discriminator]
+      --output_dir=saved_models/gansynth_sf_cpu_fast [--with_discriminator]
 
 Keeps the EMA generator (used for generation), and optionally the raw
 generator and the discriminator so users can fine-tune; the run's
