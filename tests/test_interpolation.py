@@ -91,7 +91,10 @@ def test_synth_interpolation_endpoints_are_the_anchor_notes(tiny_model_dir,
   np.testing.assert_array_equal(z[0], anchors[0])
   np.testing.assert_array_equal(z[-1], anchors[1])
   ends = s.generate([60, 60], anchors[:2])
-  np.testing.assert_allclose(waves[[0, -1]], ends, atol=1e-5)
+  # The latents are bit-equal (above); the notes equal up to float rounding,
+  # which depends on the batch (oneDNN picks conv algorithms by batch size:
+  # up to ~4e-5 on waves of peak ~1 for a batch of 5 vs 2).
+  np.testing.assert_allclose(waves[[0, -1]], ends, atol=2e-4)
   assert np.abs(waves[2] - waves[0]).max() > 1e-3  # the middle differs
   # Anchors drawn from a seed are reproducible.
   _, z1, _ = s.interpolate(3, num_anchors=3, seed=4, pitches=[48, 60, 72])
