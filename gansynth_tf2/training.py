@@ -324,6 +324,13 @@ def _check_supported(config):
                         'use --strategy=multi_worker')
 
 
+def architecture_diff(old, new):
+  """[(name, old value, new value)] of ARCHITECTURE_KEYS that differ; keys
+  missing from the dict `old` are not compared."""
+  return [(k, old[k], new.get(k)) for k in ARCHITECTURE_KEYS
+          if k in old and old[k] != new.get(k)]
+
+
 def _check_resume_config(root, config):
   path = os.path.join(root, model_io.EXPERIMENT_JSON)
   if not os.path.isfile(path):
@@ -333,14 +340,12 @@ def _check_resume_config(root, config):
       old = json.load(f)
   except (OSError, json.JSONDecodeError) as e:
     raise TrainingError('%s: unreadable (%s)' % (path, e)) from None
-  new = config.to_dict()
-  diff = [k for k in ARCHITECTURE_KEYS if k in old and old[k] != new.get(k)]
+  diff = architecture_diff(old, config.to_dict())
   if diff:
     raise TrainingError(
         '%s holds a run with different architecture hparams (%s); use a new '
         '--train_root_dir or the same config' % (
-            root, ', '.join('%s: %r -> %r' % (k, old[k], new.get(k))
-                            for k in diff)))
+            root, ', '.join('%s: %r -> %r' % d for d in diff)))
 
 
 class Trainer:
@@ -469,13 +474,10 @@ class Trainer:
                                   load_discriminator=True)
     except ValueError as e:
       raise TrainingError('--init_from %s: %s' % (model_dir, e)) from None
-    theirs = m['config']
-    diff = sorted(k for k in ARCHITECTURE_KEYS
-                  if theirs.get(k) != self.config.get(k))
+    diff = architecture_diff(m['config'].to_dict(), self.config.to_dict())
     if diff:
       raise TrainingError('--init_from %s has another architecture: %s' % (
-          model_dir, ', '.join('%s=%r (this config: %r)' % (
-              k, theirs.get(k), self.config.get(k)) for k in diff)))
+          model_dir, ', '.join('%s=%r (this config: %r)' % d for d in diff)))
     pairs = ((self.gan.generator, m['generator']),
              (self.gan.generator_ema, m['generator_ema']),
              (self.gan.discriminator, m['discriminator']))
