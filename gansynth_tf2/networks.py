@@ -23,12 +23,32 @@ from gansynth_tf2 import layers
 
 
 def generator_alpha(block_id, progress):
-  return tf.maximum(0.0, tf.minimum(progress - (block_id - 2),
-                                    block_id - progress))
+  """max(0, min(progress - (block_id - 2), block_id - progress)); relu
+  keeps the dtype of `progress` (bfloat16 networks too)."""
+  return tf.nn.relu(tf.minimum(progress - (block_id - 2),
+                               block_id - progress))
 
 
 def discriminator_alpha(block_id, progress):
   return tf.clip_by_value(block_id - progress, 0.0, 1.0)
+
+
+def copy_weights(src, dst, what='weights'):
+  """Assigns the variables of model `src` to model `dst`, in order.
+
+  Raises ValueError (naming `what`) if the two do not hold the same number
+  of variables with the same shapes (another architecture).
+  """
+  src_w, dst_w = list(src.weights), list(dst.weights)
+  if len(src_w) != len(dst_w):
+    raise ValueError('%s: %s has %d variables, expected %d' % (
+        what, src.name, len(src_w), len(dst_w)))
+  for s, d in zip(src_w, dst_w):
+    if tuple(s.shape) != tuple(d.shape):
+      raise ValueError('%s: %s has shape %s, expected %s' % (
+          what, s.path, tuple(s.shape), tuple(d.shape)))
+  for s, d in zip(src_w, dst_w):
+    d.assign(s)
 
 
 def blend_images(x, progress, config, num_blocks):

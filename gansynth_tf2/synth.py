@@ -18,7 +18,6 @@ weights -> denormalize -> phase or Griffin-Lim inversion) used both in process
 and by the SavedModel export, so the two compute the same thing.
 """
 
-import contextlib
 import functools
 import inspect
 import os
@@ -31,6 +30,7 @@ from gansynth_tf2 import interpolation
 from gansynth_tf2 import midi
 from gansynth_tf2 import magenta
 from gansynth_tf2 import model_io
+from gansynth_tf2 import spectral
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL_DIRS = (
@@ -99,107 +99,8 @@ def bfloat16_generator(generator):
     g16.build_all()
   finally:
     keras.config.set_dtype_policy(old)
-  src, dst = list(generator.variables), list(g16.variables)
-  if len(src) != len(dst):
-    raise ValueError('bfloat16 copy has %d variables, the generator %d' %
-                     (len(dst), len(src)))
-  for s, d in zip(src, dst):
-    if tuple(s.shape) != tuple(d.shape):
-      raise ValueError('bfloat16 copy: shape mismatch %s vs %s' % (s.path,
-                                                                   d.path))
-    d.assign(s)
+  networks.copy_weights(generator, g16, 'bfloat16 copy')
   return g16
-
-
-@contextlib.contextmanager
-def _dtype_safe_generator_alpha():
-  """While tracing the bfloat16 network: networks.generator_alpha without
-  its float32 literal (tf.maximum(0.0, bf16) fails in graph mode); relu(x) ==
-  max(0, x) exactly. Remove once networks.generator_alpha is dtype-safe."""
-  from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
-  original = networks.generator_alpha
-
-  def alpha(block_id, progress):
-    return tf.nn.relu(tf.minimum(progress - (block_id - 2),
-                                 block_id - progress))
-  networks.generator_alpha = alpha
-  try:
-    yield
-  finally:
-    networks.generator_alpha = original
-
-
-def sparse_columns(matrix, max_nonzeros=8):
-  """(indices int32 [cols, K], weights float32 [cols, K]) of the nonzeros of
-  each column of `matrix` [rows, cols] (zero-weight padding), or None if a
-  column has more than `max_nonzeros`."""
-  matrix = np.asarray(matrix)
-  nz = [np.flatnonzero(matrix[:, j]) for j in range(matrix.shape[1])]
-  k = max(1, max(len(n) for n in nz))
-  if k > max_nonzeros:
-    return None
-  idx = np.zeros((matrix.shape[1], k), np.int32)
-  w = np.zeros((matrix.shape[1], k), np.float32)
-  for j, n in enumerate(nz):
-    idx[j, :len(n)] = n
-    w[j, :len(n)] = matrix[n, j]
-  return idx, w
-
-
-class IFInversion:
-  """The phase vocoder of `SpecgramTransform.specgrams_to_waves` for IF
-  specgrams ('mel' or 'linear'), computed with less work; same math:
-
-  * mel -> linear is a matrix with at most 2 nonzeros per column (all the
-    configs here): a gather per nonzero instead of a dense [1024 x 1024]
-    matmul (dense when a column has more than 8);
-  * the original goes linear phase -> unwrap -> IF -> cumsum back to the
-    unwrapped phase, which is the linear phase plus multiples of 2 pi
-    (telescoping sum): the phase is used directly (float rounding only);
-  * exp(0.5 log(mag^2 + eps)) = sqrt(mag^2 + eps);
-  * the phase cumsum over the frames as one matmul with a lower-triangular
-    matrix of ones (the same sums; TF's Cumsum along a middle axis is slow).
-  """
-
-  def __init__(self, transform):
-    if transform.representation not in ('mel', 'linear'):
-      raise ValueError('IFInversion needs IF specgrams, got %r' %
-                       transform.representation)
-    self.transform = transform
-    self.mel = transform.representation == 'mel'
-    self._tril = np.tril(np.ones((transform.num_frames,) * 2, np.float32))
-    self._mel2l = None
-    self._sparse = None
-    if self.mel:
-      mel2l = transform.mel_to_linear_matrix()
-      self._sparse = sparse_columns(mel2l)
-      if self._sparse is None:
-        self._mel2l = mel2l.astype(np.float32)
-
-  def _to_linear(self, x):
-    """x [..., mel_bins] @ mel_to_linear [mel_bins, bins]."""
-    if self._sparse is None:
-      return tf.tensordot(x, tf.constant(self._mel2l), 1)
-    idx, w = self._sparse
-    out = None
-    for k in range(idx.shape[1]):
-      term = tf.gather(x, idx[:, k], axis=-1) * tf.constant(w[:, k])
-      out = term if out is None else out + term
-    return out
-
-  def __call__(self, specgrams):
-    t = self.transform
-    s = tf.convert_to_tensor(specgrams, tf.float32)
-    # cumsum over frames: phase[t] = sum_{u <= t} pi IF[u]
-    phase = tf.einsum('tu,buf->btf', tf.constant(self._tril),
-                      s[..., 1] * np.pi)
-    if self.mel:
-      mag = tf.sqrt(self._to_linear(tf.exp(s[..., 0])) + t.log_eps)
-      phase = self._to_linear(phase)
-    else:
-      mag = tf.exp(s[..., 0])
-    return t.stfts_to_waves(tf.complex(mag * tf.cos(phase),
-                                       mag * tf.sin(phase)))
 
 
 class GenerationGraph:
@@ -246,7 +147,7 @@ class GenerationGraph:
       self._call_kwargs['static_progress'] = float(
           generator.progress.numpy())
     self.transform = config.spec_transform()
-    self._if_inversion = (IFInversion(self.transform)
+    self._if_inversion = (spectral.IFInversion(self.transform)
                           if self.transform.representation in ('mel', 'linear')
                           else None)
     self.normalizer = config.normalizer()
@@ -255,11 +156,7 @@ class GenerationGraph:
 
   def normalized(self, latents, pitches):
     one_hot = tf.one_hot(pitches - self.pitch_range[0], self.num_pitches)
-    if self.bfloat16:
-      with _dtype_safe_generator_alpha():
-        out = self.network((latents, one_hot), **self._call_kwargs)
-    else:
-      out = self.network((latents, one_hot), **self._call_kwargs)
+    out = self.network((latents, one_hot), **self._call_kwargs)
     return tf.cast(out, tf.float32)
 
   def specgrams(self, latents, pitches):

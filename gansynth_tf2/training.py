@@ -58,6 +58,7 @@ import tensorflow as tf
 from gansynth_tf2 import gan as gan_lib
 from gansynth_tf2 import io_util
 from gansynth_tf2 import model_io
+from gansynth_tf2 import networks
 
 STRATEGIES = ('auto', 'default', 'mirrored', 'multi_worker', 'tpu')
 SYNTHETIC_SOURCES = ('synthetic_tones', 'synthetic_noise')
@@ -481,17 +482,11 @@ class Trainer:
     pairs = ((self.gan.generator, m['generator']),
              (self.gan.generator_ema, m['generator_ema']),
              (self.gan.discriminator, m['discriminator']))
-    for dst, src in pairs:
-      if len(dst.weights) != len(src.weights):
-        raise TrainingError('--init_from %s: %s has %d variables, expected '
-                            '%d' % (model_dir, src.name, len(src.weights),
-                                    len(dst.weights)))
-      for a, b in zip(dst.weights, src.weights):
-        if tuple(a.shape) != tuple(b.shape):
-          raise TrainingError('--init_from %s: %s has shape %s, expected %s'
-                              % (model_dir, b.path, tuple(b.shape),
-                                 tuple(a.shape)))
-        a.assign(b.numpy())
+    try:
+      for dst, src in pairs:
+        networks.copy_weights(src, dst, '--init_from %s' % model_dir)
+    except ValueError as e:
+      raise TrainingError(str(e)) from None
     images = int(m['info'].get('images_seen', 0))
     self.gan.images_seen.assign(images)
     self.initialized_from = os.path.abspath(model_dir)

@@ -310,3 +310,20 @@ def test_full_size_networks_match_the_original_variable_manifest(manifest):
       manifest['meta']['generator_num_params']
   assert sum(int(np.prod(w.shape)) for w in d.trainable_weights) == \
       manifest['meta']['discriminator_num_params']
+
+
+def test_copy_weights_copies_and_refuses_other_architectures():
+  cfg = config_lib.load_config('tiny')
+  a = networks.Generator(cfg).build_all()
+  b = networks.Generator(cfg).build_all()
+  z = tf.random.stateless_normal([2, cfg.latent_vector_size], seed=[0, 1])
+  one_hot = tf.one_hot([3, 30], cfg.num_pitches)
+  assert not np.allclose(a((z, one_hot)).numpy(), b((z, one_hot)).numpy())
+  networks.copy_weights(a, b, 'test copy')
+  np.testing.assert_array_equal(a((z, one_hot)).numpy(),
+                                b((z, one_hot)).numpy())
+  small = networks.Generator(cfg.copy(fmap_max=cfg.fmap_max // 2)).build_all()
+  with pytest.raises(ValueError, match='test copy: .*shape'):
+    networks.copy_weights(a, small, 'test copy')
+  with pytest.raises(ValueError, match='variables'):
+    networks.copy_weights(a, networks.Discriminator(cfg).build_all(), 'x')
