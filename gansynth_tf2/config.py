@@ -82,6 +82,10 @@ EXTRA_DEFAULTS = {
     'mel_downscale': 1,
     # Training loop (ours).
     'ema_decay': 0.999,
+    # 'wasserstein' (the original: WGAN-GP) or 'nonsaturating' (logistic
+    # losses + R1 penalty r1_gamma / 2 ||grad D(real)||^2; see gan.py).
+    'gan_loss': 'wasserstein',
+    'r1_gamma': 1.0,
     'save_checkpoint_num_images': 10000,
     'seed': None,
     # Data pipeline (ours; see gansynth_tf2.data).
@@ -97,6 +101,7 @@ EXTRA_DEFAULTS = {
 DEFAULTS = dict(ORIGINAL_DEFAULTS, **EXTRA_DEFAULTS)
 
 DATA_TYPES = ('mel', 'linear', 'phase', 'magnitude')
+GAN_LOSSES = ('wasserstein', 'nonsaturating')
 
 
 class Config:
@@ -155,6 +160,9 @@ class Config:
     if v['to_rgb_activation'] not in ('tanh', 'linear'):
       raise ValueError("to_rgb_activation must be 'tanh' or 'linear', got %r"
                        % v['to_rgb_activation'])
+    if v['gan_loss'] not in GAN_LOSSES:
+      raise ValueError('gan_loss must be one of %s, got %r' %
+                       (GAN_LOSSES, v['gan_loss']))
     if v['max_pitch'] < v['min_pitch']:
       raise ValueError('max_pitch %d < min_pitch %d' %
                        (v['max_pitch'], v['min_pitch']))

@@ -220,3 +220,58 @@ def test_keras_fit_runs_the_step(cfg):
   assert np.isfinite(hist['d_loss'][0]) and np.isfinite(hist['g_loss'][0])
   assert int(gan.images_seen.numpy()) == 16
   assert int(gan.d_optimizer.iterations.numpy()) == 2
+
+
+def test_nonsaturating_r1_objective(cfg):
+  """gan_loss='nonsaturating': logistic losses + R1 on the real batch,
+  against an independent recomputation (one eager step, stable stage)."""
+  c = cfg.copy(gan_loss='nonsaturating', r1_gamma=4.0)
+  gan = gan_lib.GAN(c, seed=3)
+  gan.compile()
+  gan.set_stage(2)
+  start = int(c.stage_info(1)[1])
+  gan.images_seen.assign(start)
+  nb = gan.num_blocks
+  progress = float(c.compute_progress(start, nb))
+  real, labels = _real_batch(c, seed=1)
+  g0, d0 = _weights(gan.generator), _weights(gan.discriminator)
+  out = {k: float(v) for k, v in gan.train_step((real, labels)).items()}
+  g1 = _weights(gan.generator)
+  gan.images_seen.assign(start)
+  lat = [8, c.latent_vector_size]
+  z_g = gan._random('normal', gan_lib._G_LATENTS, lat)
+  y_g = gan._fake_labels(gan_lib._G_LABELS, labels, 8)
+  z_d = gan._random('normal', gan_lib._D_LATENTS, lat)
+  y_d = gan._fake_labels(gan_lib._D_LABELS, labels, 8)
+  G, D = gan.generator, gan.discriminator
+
+  def ce(y, logits):
+    return -tf.reduce_sum(y * tf.nn.log_softmax(logits), -1)
+
+  def softplus(x):
+    return tf.math.log1p(tf.exp(-tf.abs(x))) + tf.maximum(x, 0.0)
+
+  _set(G, g0)
+  _set(D, d0)
+  d_f, c_f = D(G((z_g, y_g), num_blocks=nb), num_blocks=nb)
+  want_g = (tf.reduce_mean(softplus(-d_f)) + c.generator_ac_loss_weight *
+            tf.reduce_mean(ce(y_g, c_f)))
+  _set(G, g1)
+  fake = G((z_d, y_d), num_blocks=nb)
+  real_b = networks.blend_images(real, progress, c, nb)
+  with tf.GradientTape() as tape:
+    tape.watch(real_b)
+    d_r, c_r = D(real_b, num_blocks=nb)
+    s = tf.reduce_sum(d_r)
+  r1 = tf.reduce_mean(tf.reduce_sum(
+      tf.square(tape.gradient(s, real_b)), axis=[1, 2, 3]))
+  d_fk, _ = D(fake, num_blocks=nb)
+  want_d = (tf.reduce_mean(softplus(d_fk)) + tf.reduce_mean(softplus(-d_r)) +
+            2.0 * r1 + 0.001 * tf.reduce_mean(tf.square(d_r)) +
+            c.discriminator_ac_loss_weight * tf.reduce_mean(ce(labels, c_r)))
+  np.testing.assert_allclose(out['g_loss'], float(want_g), rtol=1e-5)
+  np.testing.assert_allclose(out['d_loss'], float(want_d), rtol=1e-5)
+  np.testing.assert_allclose(out['gradient_penalty'], float(r1), rtol=1e-4)
+  assert float(r1) > 0
+  with pytest.raises(ValueError, match='gan_loss'):
+    cfg.copy(gan_loss='hinge').validate()
