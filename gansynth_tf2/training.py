@@ -412,6 +412,8 @@ class Trainer:
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, write_dir, max_to_keep=max_checkpoints)
     self.restored_from = self._restore()
+    if self.restored_from:
+      self._apply_config_learning_rates()
     self.initialized_from = None
     if self.restored_from is None and init_from:
       self._init_from(init_from)
@@ -450,6 +452,18 @@ class Trainer:
       raise TrainingError('%s does not match this config: %s' %
                           (prefix, str(e).splitlines()[0][:300])) from None
     return prefix
+
+  def _apply_config_learning_rates(self):
+    """The config's learning rates over the restored ones: a resumed run can
+    change them with --hparams (Adam's slots and step count are kept)."""
+    for opt, key in ((self.gan.g_optimizer, 'generator_learning_rate'),
+                     (self.gan.d_optimizer, 'discriminator_learning_rate')):
+      want = float(self.config[key])
+      have = float(opt.learning_rate.numpy())
+      if abs(have - want) > 1e-6 * abs(want):
+        opt.learning_rate.assign(want)
+        self._log('[gansynth-train] %s %g -> %g (from the config)' % (
+            key, have, want))
 
   def _init_from(self, model_dir):
     """Starts a new run from a native model dir's three networks.

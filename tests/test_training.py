@@ -393,3 +393,27 @@ def test_init_from_a_packaged_model_continues_its_weights(tmp_path):
     training.Trainer(cfg.copy(fmap_max=8), str(tmp_path / 'fourth'),
                      strategy='default', summaries=False, log=_quiet,
                      init_from=packaged)
+
+
+def test_resume_takes_learning_rates_from_the_config(tmp_path):
+  """A resumed run may change the learning rates (--hparams); Adam's slots
+  and step count come back from the checkpoint."""
+  cfg = _tiny(train_progressive=False, total_num_images=64)
+  root = str(tmp_path / 'run')
+  training.train(cfg, root, strategy='default', summaries=False,
+                 stop_after_images=16, log=_quiet)
+  same = training.Trainer(cfg, root, strategy='default', summaries=False,
+                          log=_quiet)
+  g_steps = int(same.gan.g_optimizer.iterations.numpy())
+  assert g_steps > 0
+  lines = []
+  t = training.Trainer(cfg.copy(generator_learning_rate=3e-3,
+                                discriminator_learning_rate=5e-4), root,
+                       strategy='default', summaries=False, log=lines.append)
+  assert int(t.gan.g_optimizer.iterations.numpy()) == g_steps
+  assert float(t.gan.g_optimizer.learning_rate.numpy()) == pytest.approx(3e-3)
+  assert float(t.gan.d_optimizer.learning_rate.numpy()) == pytest.approx(5e-4)
+  assert any('generator_learning_rate' in s and '0.003' in s for s in lines)
+  # Same config: nothing changed, nothing logged.
+  assert float(same.gan.g_optimizer.learning_rate.numpy()) == pytest.approx(
+      float(cfg.generator_learning_rate))
