@@ -369,8 +369,6 @@ class GAN(keras.Model):
     fake = tf.stop_gradient(self.generate(z, y))
     real_blend = networks.blend_images(real, self.generator.progress, c,
                                        self.num_blocks)
-    mix = self._random('uniform', _GP_MIX, [global_batch, 1, 1, 1])
-    interp = real_blend + mix * (fake - real_blend)
     d_vars = self.discriminator.trainable_variables
     with tf.GradientTape() as tape:
       if self.nonsaturating:
@@ -384,6 +382,8 @@ class GAN(keras.Model):
         gp_weight = 0.5 * float(c.r1_gamma)
       else:
         d_real, cls_real = self.discriminate(real_blend)
+        mix = self._random('uniform', _GP_MIX, [global_batch, 1, 1, 1])
+        interp = real_blend + mix * (fake - real_blend)
         with tf.GradientTape() as gp_tape:
           gp_tape.watch(interp)
           d_interp, _ = self.discriminate(interp)

@@ -34,6 +34,22 @@ def _set(model, values):
       v.assign(x)
 
 
+def _step_draws(gan, labels, start):
+  """The latents and fake labels train_step draws at `start` images seen
+  (stateless, keyed by images_seen): z_g, y_g, z_d, y_d."""
+  gan.images_seen.assign(start)
+  n = int(labels.shape[0])
+  lat = [n, gan.config.latent_vector_size]
+  return (gan._random('normal', gan_lib._G_LATENTS, lat),
+          gan._fake_labels(gan_lib._G_LABELS, labels, n),
+          gan._random('normal', gan_lib._D_LATENTS, lat),
+          gan._fake_labels(gan_lib._D_LABELS, labels, n))
+
+
+def _ce(y, logits):
+  return -tf.reduce_sum(y * tf.nn.log_softmax(logits), -1)
+
+
 @pytest.mark.parametrize('overrides', [
     {}, {'stable_stage_num_images': 24, 'transition_stage_num_images': 40},
     {'train_progressive': False}])
@@ -109,12 +125,7 @@ def test_train_step_objective_ema_and_stage_blocks(cfg):
   g1, d1 = _weights(gan.generator), _weights(gan.discriminator)
 
   # Same random draws as the step (stateless, keyed by images_seen).
-  gan.images_seen.assign(start)
-  lat = [8, cfg.latent_vector_size]
-  z_g = gan._random('normal', gan_lib._G_LATENTS, lat)
-  y_g = gan._fake_labels(gan_lib._G_LABELS, labels, 8)
-  z_d = gan._random('normal', gan_lib._D_LATENTS, lat)
-  y_d = gan._fake_labels(gan_lib._D_LABELS, labels, 8)
+  z_g, y_g, z_d, y_d = _step_draws(gan, labels, start)
   u = gan._random('uniform', gan_lib._GP_MIX, [8, 1, 1, 1])
   # Fake labels are drawn from the real batch's labels.
   real_ids = set(np.argmax(labels.numpy(), -1))
@@ -122,16 +133,12 @@ def test_train_step_objective_ema_and_stage_blocks(cfg):
 
   G, D = gan.generator, gan.discriminator
 
-  def ce(y, logits):
-    p = tf.nn.log_softmax(logits)
-    return -tf.reduce_sum(y * p, -1)
-
   # Generator loss: G and D before the step.
   _set(G, g0)
   _set(D, d0)
   d_f, c_f = D(G((z_g, y_g), num_blocks=2), num_blocks=2)
   want_g = (-tf.reduce_mean(d_f) + cfg.generator_ac_loss_weight *
-            tf.reduce_mean(ce(y_g, c_f)))
+            tf.reduce_mean(_ce(y_g, c_f)))
   # Discriminator loss: G after its step, D before.
   _set(G, g1)
   fake = G((z_d, y_d), num_blocks=2)
@@ -146,7 +153,7 @@ def test_train_step_objective_ema_and_stage_blocks(cfg):
   d_fk, _ = D(fake, num_blocks=2)
   want_d = (tf.reduce_mean(d_fk) - tf.reduce_mean(d_r) + 10.0 * gp +
             0.001 * tf.reduce_mean(tf.square(d_r)) +
-            cfg.discriminator_ac_loss_weight * tf.reduce_mean(ce(labels, c_r)))
+            cfg.discriminator_ac_loss_weight * tf.reduce_mean(_ce(labels, c_r)))
   _set(D, d1)
   np.testing.assert_allclose(out['g_loss'], float(want_g), rtol=1e-5)
   np.testing.assert_allclose(out['d_loss'], float(want_d), rtol=1e-5)
@@ -237,16 +244,8 @@ def test_nonsaturating_r1_objective(cfg):
   g0, d0 = _weights(gan.generator), _weights(gan.discriminator)
   out = {k: float(v) for k, v in gan.train_step((real, labels)).items()}
   g1 = _weights(gan.generator)
-  gan.images_seen.assign(start)
-  lat = [8, c.latent_vector_size]
-  z_g = gan._random('normal', gan_lib._G_LATENTS, lat)
-  y_g = gan._fake_labels(gan_lib._G_LABELS, labels, 8)
-  z_d = gan._random('normal', gan_lib._D_LATENTS, lat)
-  y_d = gan._fake_labels(gan_lib._D_LABELS, labels, 8)
+  z_g, y_g, z_d, y_d = _step_draws(gan, labels, start)
   G, D = gan.generator, gan.discriminator
-
-  def ce(y, logits):
-    return -tf.reduce_sum(y * tf.nn.log_softmax(logits), -1)
 
   def softplus(x):
     return tf.math.log1p(tf.exp(-tf.abs(x))) + tf.maximum(x, 0.0)
@@ -255,7 +254,7 @@ def test_nonsaturating_r1_objective(cfg):
   _set(D, d0)
   d_f, c_f = D(G((z_g, y_g), num_blocks=nb), num_blocks=nb)
   want_g = (tf.reduce_mean(softplus(-d_f)) + c.generator_ac_loss_weight *
-            tf.reduce_mean(ce(y_g, c_f)))
+            tf.reduce_mean(_ce(y_g, c_f)))
   _set(G, g1)
   fake = G((z_d, y_d), num_blocks=nb)
   real_b = networks.blend_images(real, progress, c, nb)
@@ -268,7 +267,7 @@ def test_nonsaturating_r1_objective(cfg):
   d_fk, _ = D(fake, num_blocks=nb)
   want_d = (tf.reduce_mean(softplus(d_fk)) + tf.reduce_mean(softplus(-d_r)) +
             2.0 * r1 + 0.001 * tf.reduce_mean(tf.square(d_r)) +
-            c.discriminator_ac_loss_weight * tf.reduce_mean(ce(labels, c_r)))
+            c.discriminator_ac_loss_weight * tf.reduce_mean(_ce(labels, c_r)))
   np.testing.assert_allclose(out['g_loss'], float(want_g), rtol=1e-5)
   np.testing.assert_allclose(out['d_loss'], float(want_d), rtol=1e-5)
   np.testing.assert_allclose(out['gradient_penalty'], float(r1), rtol=1e-4)
