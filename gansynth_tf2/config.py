@@ -86,6 +86,12 @@ EXTRA_DEFAULTS = {
     # losses + R1 penalty r1_gamma / 2 ||grad D(real)||^2; see gan.py).
     'gan_loss': 'wasserstein',
     'r1_gamma': 1.0,
+    # Projection discriminator (Miyato & Koyama 2018; an option, not the
+    # original's): D's real/fake score gains <E[pitch], phi(x)> (E zero at
+    # start), so a note with the wrong pitch is judged fake. The auxiliary
+    # classifier alone is trained on real notes only, and a generator can
+    # satisfy it with features no pitch tracker hears.
+    'discriminator_projection': False,
     'save_checkpoint_num_images': 10000,
     'seed': None,
     # Data pipeline (ours; see gansynth_tf2.data).
@@ -163,6 +169,9 @@ class Config:
     if v['gan_loss'] not in GAN_LOSSES:
       raise ValueError('gan_loss must be one of %s, got %r' %
                        (GAN_LOSSES, v['gan_loss']))
+    if not isinstance(v['discriminator_projection'], bool):
+      raise ValueError('discriminator_projection must be true or false, got '
+                       '%r' % (v['discriminator_projection'],))
     if v['max_pitch'] < v['min_pitch']:
       raise ValueError('max_pitch %d < min_pitch %d' %
                        (v['max_pitch'], v['min_pitch']))

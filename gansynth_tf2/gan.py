@@ -25,6 +25,11 @@ real batch (Mescheder et al. 2018; StyleGAN2), which converge in fewer steps:
 The metrics keep their names: 'gradient_penalty' is then the R1 term
 ||grad||^2 (before r1_gamma / 2) and 'wasserstein_distance' the score gap.
 
+`discriminator_projection` (an option) conditions every score D(x) above on
+the pitch, D(x | y) = logits(phi(x)) + <E[y], phi(x)> (Miyato & Koyama 2018):
+fakes are scored with the labels they were generated with, real notes and the
+WGAN-GP interpolates with the real labels.
+
 `real` is the batch blended across resolutions like the original
 (`networks.blend_images` at the current progress). Each of the two sub-steps
 draws its own latents z ~ N(0, 1) and its own fake labels y. Fake labels are
@@ -261,13 +266,20 @@ class GAN(keras.Model):
                 images_seen=self.images_seen, seed=self.seed)
 
   # --- pieces of a step -------------------------------------------------------
-  def discriminate(self, images):
-    """D(images) with `minibatch_groups` groups: ([B, 1], [B, P])."""
+  def discriminate(self, images, one_hot):
+    """D(images | one_hot) with `minibatch_groups` groups: ([B, 1], [B, P]).
+
+    The labels condition the score only with discriminator_projection.
+    """
     g = self.minibatch_groups
+    if not self.config.discriminator_projection:
+      one_hot = None
     if g <= 1:
-      return self.discriminator(images, num_blocks=self.num_blocks)
-    outs = [self.discriminator(x, num_blocks=self.num_blocks)
-            for x in tf.split(images, g, axis=0)]
+      return self.discriminator(images, num_blocks=self.num_blocks,
+                                one_hot=one_hot)
+    ys = tf.split(one_hot, g, axis=0) if one_hot is not None else [None] * g
+    outs = [self.discriminator(x, num_blocks=self.num_blocks, one_hot=y)
+            for x, y in zip(tf.split(images, g, axis=0), ys)]
     return (tf.concat([o[0] for o in outs], 0),
             tf.concat([o[1] for o in outs], 0))
 
@@ -348,7 +360,7 @@ class GAN(keras.Model):
     g_vars = self.generator.trainable_variables
     with tf.GradientTape() as tape:
       fake = self.generate(z, y_g)
-      d_fake_g, cls_fake_g = self.discriminate(fake)
+      d_fake_g, cls_fake_g = self.discriminate(fake, y_g)
       g_wass = (tf.nn.softplus(-d_fake_g[:, 0]) if self.nonsaturating else
                 -d_fake_g[:, 0])
       fake_ac = softmax_cross_entropy(y_g, cls_fake_g)
@@ -375,24 +387,24 @@ class GAN(keras.Model):
         # R1: the gradient at the real batch (D(real) computed once).
         with tf.GradientTape() as gp_tape:
           gp_tape.watch(real_blend)
-          d_real, cls_real = self.discriminate(real_blend)
+          d_real, cls_real = self.discriminate(real_blend, real_labels)
           d_real_sum = tf.reduce_sum(d_real)
         gp_grads = gp_tape.gradient(d_real_sum, real_blend)
         gp, gnorm = r1_penalty(gp_grads)
         gp_weight = 0.5 * float(c.r1_gamma)
       else:
-        d_real, cls_real = self.discriminate(real_blend)
+        d_real, cls_real = self.discriminate(real_blend, real_labels)
         mix = self._random('uniform', _GP_MIX, [global_batch, 1, 1, 1])
         interp = real_blend + mix * (fake - real_blend)
         with tf.GradientTape() as gp_tape:
           gp_tape.watch(interp)
-          d_interp, _ = self.discriminate(interp)
+          d_interp, _ = self.discriminate(interp, real_labels)
           d_interp_sum = tf.reduce_sum(d_interp)
         gp_grads = gp_tape.gradient(d_interp_sum, interp)
         gp, gnorm = gradient_penalty(gp_grads,
                                      float(c.gradient_penalty_target))
         gp_weight = float(c.gradient_penalty_weight)
-      d_fake, _ = self.discriminate(fake)
+      d_fake, _ = self.discriminate(fake, y)
       d_real, d_fake = d_real[:, 0], d_fake[:, 0]
       d_wass = d_fake - d_real
       if self.nonsaturating:

@@ -226,6 +226,33 @@ class EqualizedDense(keras.layers.Layer):
     return tf.matmul(x, self.kernel * self.scale) + self.bias
 
 
+class PitchProjection(keras.layers.Layer):
+  """The projection discriminator's conditional score <E[y], phi>.
+
+  call(features [B, ...F], one_hot [B, P]) -> [B, 1]
+    = sum(flatten(features) * (one_hot @ (E * he_scale))), E [P, F]
+  E starts at zero (D unchanged at the start) and is stored unscaled with the
+  he-scale of a dense layer over F features, like `EqualizedDense`.
+  """
+
+  def __init__(self, num_features, num_pitches, **kwargs):
+    super().__init__(**kwargs)
+    self.num_features = int(num_features)
+    self.num_pitches = int(num_pitches)
+
+  def build(self, input_shape=None):
+    del input_shape
+    self.kernel = self.add_weight(
+        name='kernel', shape=(self.num_pitches, self.num_features),
+        initializer='zeros')
+    self.scale = he_scale((self.num_features, 1), 1.0)
+
+  def call(self, features, one_hot):
+    x = tf.reshape(features, [tf.shape(features)[0], self.num_features])
+    e = tf.matmul(tf.cast(one_hot, x.dtype), self.kernel * self.scale)
+    return tf.reduce_sum(x * e, axis=-1, keepdims=True)
+
+
 class LatentToImage(keras.layers.Layer):
   """The generator's first conv: a 1x1 latent image, zero-padded to
   (2 sh - 1) x (2 sw - 1), convolved VALID with an sh x sw kernel.

@@ -33,13 +33,17 @@ def discriminator_alpha(block_id, progress):
   return tf.clip_by_value(block_id - progress, 0.0, 1.0)
 
 
-def copy_weights(src, dst, what='weights'):
+def copy_weights(src, dst, what='weights', keep=()):
   """Assigns the variables of model `src` to model `dst`, in order.
 
+  `keep`: variables of `dst` that `src` lacks and that stay as they are
+  (a layer added to the architecture, e.g. a zero-initialized projection).
   Raises ValueError (naming `what`) if the two do not hold the same number
   of variables with the same shapes (another architecture).
   """
-  src_w, dst_w = list(src.weights), list(dst.weights)
+  keep_ids = {id(v) for v in keep}
+  src_w = list(src.weights)
+  dst_w = [v for v in dst.weights if id(v) not in keep_ids]
   if len(src_w) != len(dst_w):
     raise ValueError('%s: %s has %d variables, expected %d' % (
         what, src.name, len(src_w), len(dst_w)))
@@ -187,7 +191,13 @@ class Generator(_Progressive):
 
 
 class Discriminator(_Progressive):
-  """GANSynth progressive discriminator with the auxiliary pitch classifier."""
+  """GANSynth progressive discriminator with the auxiliary pitch classifier.
+
+  With `config.discriminator_projection` the real/fake score is also
+  conditioned on the pitch: call(images, one_hot=[B, P]) adds
+  `layers.PitchProjection` of the final features (the labels are then
+  required).
+  """
 
   def __init__(self, config, num_blocks=None, **kwargs):
     super().__init__(config, num_blocks, **kwargs)
@@ -213,15 +223,19 @@ class Discriminator(_Progressive):
     self.logits = layers.EqualizedDense(1, slope=1.0, name='logits')
     self.classification_logits = layers.EqualizedDense(
         c.num_pitches, slope=1.0, name='classification_logits')
+    self.projection = (layers.PitchProjection(
+        c.num_filters(0), c.num_pitches, name='pitch_projection')
+                       if c.discriminator_projection else None)
     self._track_by_name(self.from_rgb, self.conv0, self.conv1)
 
   def build_all(self, batch_size=2):
     h, w = self.config.final_resolution
     self(tf.zeros([batch_size, h, w, self.config.num_channels]),
-         num_blocks=self.config.num_resolutions)
+         num_blocks=self.config.num_resolutions,
+         one_hot=tf.zeros([batch_size, self.config.num_pitches]))
     return self
 
-  def call(self, images, num_blocks=None):
+  def call(self, images, num_blocks=None, one_hot=None):
     num_blocks = int(num_blocks or self.num_blocks)
     c = self.config
     mode = c.scale_mode
@@ -240,4 +254,11 @@ class Discriminator(_Progressive):
     x = layers.scalar_concat(x, layers.minibatch_mean_stddev(x))
     x = self.conv0[0](x)
     x = self.conv1[0](x)
-    return self.logits(x), self.classification_logits(x)
+    score = self.logits(x)
+    if self.projection is not None:
+      if one_hot is None:
+        raise ValueError('this discriminator is conditioned on the pitch '
+                         '(discriminator_projection): pass one_hot [B, %d]'
+                         % self.config.num_pitches)
+      score = score + self.projection(x, one_hot)
+    return score, self.classification_logits(x)

@@ -70,7 +70,7 @@ ARCHITECTURE_KEYS = (
     'kernel_size', 'start_height', 'start_width', 'scale_mode', 'scale_base',
     'num_resolutions', 'simple_arch', 'to_rgb_activation', 'fmap_base',
     'fmap_decay', 'fmap_max', 'min_pitch', 'max_pitch', 'overlap',
-    'mel_downscale', 'g_fn', 'd_fn')
+    'mel_downscale', 'g_fn', 'd_fn', 'discriminator_projection')
 
 
 class TrainingError(ValueError):
@@ -490,15 +490,23 @@ class Trainer:
     except ValueError as e:
       raise TrainingError('--init_from %s: %s' % (model_dir, e)) from None
     diff = architecture_diff(m['config'].to_dict(), self.config.to_dict())
+    # Adding a (zero-initialized) projection to the discriminator is allowed.
+    diff = [d for d in diff if not (d[0] == 'discriminator_projection' and
+                                    not d[1] and d[2])]
     if diff:
       raise TrainingError('--init_from %s has another architecture: %s' % (
           model_dir, ', '.join('%s=%r (this config: %r)' % d for d in diff)))
     pairs = ((self.gan.generator, m['generator']),
              (self.gan.generator_ema, m['generator_ema']),
              (self.gan.discriminator, m['discriminator']))
+    # A projection added to a discriminator trained without one starts at 0.
+    d, d_src = self.gan.discriminator, m['discriminator']
+    added = (d.projection.weights if d.projection is not None and
+             d_src.projection is None else [])
     try:
       for dst, src in pairs:
-        networks.copy_weights(src, dst, '--init_from %s' % model_dir)
+        networks.copy_weights(src, dst, '--init_from %s' % model_dir,
+                              keep=added if dst is d else ())
     except ValueError as e:
       raise TrainingError(str(e)) from None
     images = int(m['info'].get('images_seen', 0))
@@ -506,6 +514,9 @@ class Trainer:
     self.initialized_from = os.path.abspath(model_dir)
     self._log('[gansynth-train] initialized from %s (%d images seen; fresh '
               'optimizers)' % (model_dir, images))
+    if added:
+      self._log('[gansynth-train] %s: the discriminator\'s pitch projection '
+                'is new and starts at zero' % model_dir)
 
   def _info(self, num_blocks, complete):
     return {'format': model_io.FORMAT, 'num_blocks': int(num_blocks),

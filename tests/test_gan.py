@@ -46,6 +46,11 @@ def _step_draws(gan, labels, start):
           gan._fake_labels(gan_lib._D_LABELS, labels, n))
 
 
+def _randomize_projection(d, seed=0):
+  k = d.projection.kernel
+  k.assign(np.random.RandomState(seed).normal(size=k.shape).astype(np.float32))
+
+
 def _ce(y, logits):
   return -tf.reduce_sum(y * tf.nn.log_softmax(logits), -1)
 
@@ -203,13 +208,17 @@ def test_traced_steps_finite_and_changing(cfg):
              cfg.generator_learning_rate) < 1e-9
 
 
-def test_minibatch_groups_equal_separate_calls(cfg):
-  gan = gan_lib.GAN(cfg, seed=4, minibatch_groups=2)
+@pytest.mark.parametrize('projection', [False, True])
+def test_minibatch_groups_equal_separate_calls(cfg, projection):
+  gan = gan_lib.GAN(cfg.copy(discriminator_projection=projection), seed=4,
+                    minibatch_groups=2)
   gan.set_stage(2)
-  real, _ = _real_batch(cfg)
-  logits, cls = gan.discriminate(real)
-  a = gan.discriminator(real[:4], num_blocks=2)
-  b = gan.discriminator(real[4:], num_blocks=2)
+  real, labels = _real_batch(cfg)
+  if projection:
+    _randomize_projection(gan.discriminator)
+  logits, cls = gan.discriminate(real, labels)
+  a = gan.discriminator(real[:4], num_blocks=2, one_hot=labels[:4])
+  b = gan.discriminator(real[4:], num_blocks=2, one_hot=labels[4:])
   np.testing.assert_allclose(logits.numpy(),
                              np.concatenate([a[0], b[0]]), rtol=1e-5)
   np.testing.assert_allclose(cls.numpy(), np.concatenate([a[1], b[1]]),
@@ -229,12 +238,17 @@ def test_keras_fit_runs_the_step(cfg):
   assert int(gan.d_optimizer.iterations.numpy()) == 2
 
 
-def test_nonsaturating_r1_objective(cfg):
+@pytest.mark.parametrize('projection', [False, True])
+def test_nonsaturating_r1_objective(cfg, projection):
   """gan_loss='nonsaturating': logistic losses + R1 on the real batch,
-  against an independent recomputation (one eager step, stable stage)."""
-  c = cfg.copy(gan_loss='nonsaturating', r1_gamma=4.0)
+  against an independent recomputation (one eager step, stable stage);
+  with the projection discriminator every score is D(x | its labels)."""
+  c = cfg.copy(gan_loss='nonsaturating', r1_gamma=4.0,
+               discriminator_projection=projection)
   gan = gan_lib.GAN(c, seed=3)
   gan.compile()
+  if projection:
+    _randomize_projection(gan.discriminator)
   gan.set_stage(2)
   start = int(c.stage_info(1)[1])
   gan.images_seen.assign(start)
@@ -252,7 +266,7 @@ def test_nonsaturating_r1_objective(cfg):
 
   _set(G, g0)
   _set(D, d0)
-  d_f, c_f = D(G((z_g, y_g), num_blocks=nb), num_blocks=nb)
+  d_f, c_f = D(G((z_g, y_g), num_blocks=nb), num_blocks=nb, one_hot=y_g)
   want_g = (tf.reduce_mean(softplus(-d_f)) + c.generator_ac_loss_weight *
             tf.reduce_mean(_ce(y_g, c_f)))
   _set(G, g1)
@@ -260,11 +274,11 @@ def test_nonsaturating_r1_objective(cfg):
   real_b = networks.blend_images(real, progress, c, nb)
   with tf.GradientTape() as tape:
     tape.watch(real_b)
-    d_r, c_r = D(real_b, num_blocks=nb)
+    d_r, c_r = D(real_b, num_blocks=nb, one_hot=labels)
     s = tf.reduce_sum(d_r)
   r1 = tf.reduce_mean(tf.reduce_sum(
       tf.square(tape.gradient(s, real_b)), axis=[1, 2, 3]))
-  d_fk, _ = D(fake, num_blocks=nb)
+  d_fk, _ = D(fake, num_blocks=nb, one_hot=y_d)
   want_d = (tf.reduce_mean(softplus(d_fk)) + tf.reduce_mean(softplus(-d_r)) +
             2.0 * r1 + 0.001 * tf.reduce_mean(tf.square(d_r)) +
             c.discriminator_ac_loss_weight * tf.reduce_mean(_ce(labels, c_r)))
@@ -274,3 +288,32 @@ def test_nonsaturating_r1_objective(cfg):
   assert float(r1) > 0
   with pytest.raises(ValueError, match='gan_loss'):
     cfg.copy(gan_loss='hinge').validate()
+
+
+def test_projection_discriminator_scores_the_pitch(cfg):
+  """discriminator_projection: with E = 0 the score is the plain critic's;
+  then it depends on the labels by <E[y], phi(x)>, and the pitch classifier
+  does not; labels are required."""
+  plain = networks.Discriminator(cfg).build_all()
+  proj = networks.Discriminator(
+      cfg.copy(discriminator_projection=True)).build_all()
+  networks.copy_weights(plain, proj, keep=proj.projection.weights)
+  real, labels = _real_batch(cfg)
+  nb = cfg.num_resolutions
+  s0, c0 = plain(real, num_blocks=nb)
+  s1, c1 = proj(real, num_blocks=nb, one_hot=labels)
+  np.testing.assert_array_equal(s0.numpy(), s1.numpy())
+  _randomize_projection(proj)
+  other = tf.roll(labels, 1, axis=1)
+  s2, c2 = proj(real, num_blocks=nb, one_hot=labels)
+  s3, c3 = proj(real, num_blocks=nb, one_hot=other)
+  np.testing.assert_array_equal(c2.numpy(), c0.numpy())
+  np.testing.assert_array_equal(c3.numpy(), c0.numpy())
+  assert np.all(np.abs(s2.numpy() - s0.numpy()) > 1e-4)
+  assert np.all(np.abs(s3.numpy() - s2.numpy()) > 1e-4)
+  # Linear in the labels: the mean one-hot gives the mean of the scores.
+  s4, _ = proj(real, num_blocks=nb, one_hot=0.5 * (labels + other))
+  np.testing.assert_allclose(s4.numpy(), 0.5 * (s2.numpy() + s3.numpy()),
+                             rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match='one_hot'):
+    proj(real, num_blocks=nb)

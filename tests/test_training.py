@@ -400,6 +400,20 @@ def test_init_from_a_packaged_model_continues_its_weights(tmp_path):
     training.Trainer(cfg.copy(fmap_max=8), str(tmp_path / 'fourth'),
                      strategy='default', summaries=False, log=_quiet,
                      init_from=packaged)
+  # A projection discriminator may start from one without: the shared
+  # weights are copied, the new projection starts at zero and then learns.
+  t = training.Trainer(cfg.copy(discriminator_projection=True),
+                       str(tmp_path / 'fifth'), strategy='default',
+                       summaries=False, log=_quiet, init_from=packaged)
+  d = t.gan.discriminator
+  proj = d.projection.kernel
+  assert not np.any(proj.numpy())
+  shared = [v for v in d.weights if v is not proj]
+  assert len(shared) == len(m['discriminator'].weights)
+  for a, b in zip(shared, m['discriminator'].weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  t.train(stop_after_images=24)
+  assert np.all(np.isfinite(proj.numpy())) and np.any(proj.numpy())
 
 
 def test_resume_takes_learning_rates_from_the_config(tmp_path):
