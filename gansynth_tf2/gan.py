@@ -272,8 +272,6 @@ class GAN(keras.Model):
     The labels condition the score only with discriminator_projection.
     """
     g = self.minibatch_groups
-    if not self.config.discriminator_projection:
-      one_hot = None
     if g <= 1:
       return self.discriminator(images, num_blocks=self.num_blocks,
                                 one_hot=one_hot)

@@ -489,20 +489,20 @@ class Trainer:
                                   load_discriminator=True)
     except ValueError as e:
       raise TrainingError('--init_from %s: %s' % (model_dir, e)) from None
-    diff = architecture_diff(m['config'].to_dict(), self.config.to_dict())
     # Adding a (zero-initialized) projection to the discriminator is allowed.
-    diff = [d for d in diff if not (d[0] == 'discriminator_projection' and
-                                    not d[1] and d[2])]
+    adds_projection = (self.config.discriminator_projection and
+                       not m['config'].discriminator_projection)
+    diff = [d for d in architecture_diff(m['config'].to_dict(),
+                                         self.config.to_dict())
+            if not (adds_projection and d[0] == 'discriminator_projection')]
     if diff:
       raise TrainingError('--init_from %s has another architecture: %s' % (
           model_dir, ', '.join('%s=%r (this config: %r)' % d for d in diff)))
     pairs = ((self.gan.generator, m['generator']),
              (self.gan.generator_ema, m['generator_ema']),
              (self.gan.discriminator, m['discriminator']))
-    # A projection added to a discriminator trained without one starts at 0.
-    d, d_src = self.gan.discriminator, m['discriminator']
-    added = (d.projection.weights if d.projection is not None and
-             d_src.projection is None else [])
+    d = self.gan.discriminator
+    added = d.projection.weights if adds_projection else []
     try:
       for dst, src in pairs:
         networks.copy_weights(src, dst, '--init_from %s' % model_dir,
