@@ -57,11 +57,15 @@ def test_python_api_surface(tiny_synth):
   assert specs.shape == (1, 128, 1024, 2) and specs.dtype == np.float32
   norm = s.generate_specgrams([60], latents=z[:1], normalized=True)
   assert np.abs(norm).max() <= 1.0
-  # Batching (with a padded last batch) does not change the notes.
+  # Batching (with a padded last batch) does not change the notes. The
+  # conv kernels oneDNN picks depend on the batch and the CPU (AVX-512 or
+  # AVX2), and the IF phase is a cumulative sum, so the waves agree to float
+  # rounding grown over 128 frames (seen: 1.3e-4 on AVX2), not bit for bit;
+  # a padding row leaking into a note or notes out of order differ by O(0.1).
   p = [30, 40, 50, 60, 70]
   z5 = s.sample_latents(5, 9)
   np.testing.assert_allclose(s.generate(p, z5, batch_size=2),
-                             s.generate(p, z5, batch_size=8), atol=1e-4)
+                             s.generate(p, z5, batch_size=8), atol=1e-3)
   calls = []
   s.generate(p, z5, batch_size=2, progress=lambda d, n: calls.append((d, n)))
   assert calls == [(2, 5), (4, 5), (5, 5)]
@@ -253,7 +257,10 @@ def test_bfloat16_network_is_a_close_copy(tiny_model_dir):
   specs16 = half.generate_specgrams([40, 60, 80], seed=5, normalized=True)
   assert specs16.dtype == np.float32
   err = np.abs(specs16 - specs32)
-  # bfloat16 keeps 8 significant bits: ~1e-2 on outputs in [-1, 1].
-  assert 1e-5 < float(err.mean()) < 2e-2, float(err.mean())
+  # bfloat16 keeps 8 significant bits: ~1e-2 on outputs in [-1, 1] (seen:
+  # under 0.02 on AVX-512 CPUs, 0.021 on an AVX2 one, without native bf16). A
+  # wrong weight or layer gives errors of the order of the outputs (~0.3).
+  assert 1e-5 < float(err.mean()) < 4e-2, float(err.mean())
+  assert float(err.mean()) < 0.1 * float(np.abs(specs32).mean())
   # (Waves are not compared sample by sample: the IF phase is a cumulative
   # sum over 128 frames, so small IF errors shift the phase over time.)
