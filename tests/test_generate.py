@@ -259,7 +259,7 @@ def test_bfloat16_network_is_a_close_copy(tiny_model_dir):
   err = np.abs(specs16 - specs32)
   # bfloat16 keeps 8 significant bits: ~1e-2 on outputs in [-1, 1] (seen:
   # under 0.02 on AVX-512 CPUs, 0.021 on an AVX2 one, without native bf16). A
-  # wrong weight or layer gives errors of the order of the outputs (~0.3).
+  # wrong weight or layer gives errors of the order of the outputs themselves.
   assert 1e-5 < float(err.mean()) < 4e-2, float(err.mean())
   assert float(err.mean()) < 0.1 * float(np.abs(specs32).mean())
   # (Waves are not compared sample by sample: the IF phase is a cumulative
