@@ -28,6 +28,14 @@ def _tiny(**overrides):
   return config_lib.load_config('tiny', values)
 
 
+# tiny's widths on cpu_fast's geometry (16x32 start, 4 resolutions, 128x256
+# mel/IF; 7 stages): for tests of the run loop that do not need the reference
+# geometry. A step at a quarter of the pixels, and each stage's first step
+# traces the train step (10-25 s on 2 cores): 7 stages, not tiny's 13.
+_SMALL = {'start_height': 16, 'start_width': 32, 'num_resolutions': 4,
+          'mel_downscale': 2, 'overlap': 0.5}
+
+
 def _quiet(_):
   pass
 
@@ -51,7 +59,7 @@ def test_strategy_names():
 
 
 def test_resume_is_exact_across_stage_boundaries(tmp_path):
-  cfg = _tiny()
+  cfg = _tiny(**_SMALL)
   straight = str(tmp_path / 'straight')
   res = training.train(cfg, straight, strategy='default', summaries=False,
                        stop_after_images=32, log=_quiet)
@@ -86,7 +94,7 @@ def test_resume_is_exact_across_stage_boundaries(tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-  cfg = _tiny(save_checkpoint_num_images=8)
+  cfg = _tiny(save_checkpoint_num_images=8, **_SMALL)
   good = training.make_dataset_fn(cfg)
 
   def poisoned(batch_size, seed, ctx, start_images, global_batch):
@@ -112,15 +120,15 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def test_non_progressive_trains_all_blocks(tmp_path):
-  cfg = _tiny(train_progressive=False, total_num_images=16)
+  cfg = _tiny(train_progressive=False, total_num_images=16, **_SMALL)
   root = str(tmp_path / 'run')
   res = training.train(cfg, root, strategy='default', summaries=False,
                        log=_quiet)
   assert res['status'] == 'complete' and res['images_seen'] == 16
-  assert [h['stage_id'] for h in res['history']] == [12, 12]
-  assert [h['progress'] for h in res['history']] == [6.0, 6.0]
+  assert [h['stage_id'] for h in res['history']] == [6, 6]
+  assert [h['progress'] for h in res['history']] == [3.0, 3.0]
   info = model_io.read_info(root)
-  assert info['num_blocks'] == 7 and info['complete']
+  assert info['num_blocks'] == 4 and info['complete']
 
 
 @pytest.mark.timeout(900)
@@ -135,9 +143,11 @@ def test_pitch_accuracy_rises_on_tones(tmp_path):
   pitches = [36, 48, 60, 72]
 
   def tones(batch_size, seed, ctx, start_images, global_batch):
-    return training.synthetic_dataset(cfg, batch_size, seed, ctx,
-                                      start_images, 'tones', global_batch,
-                                      pitches=pitches)
+    # 384 distinct notes, each rendered once and cached: their STFTs at the
+    # full 128x1024 cost more than stage 0's steps (0.3 s per batch of 8).
+    return training.synthetic_dataset(
+        cfg, batch_size, seed, ctx, start_images, 'tones', global_batch,
+        pitches=pitches).take(48).cache().repeat()
 
   res = training.train(cfg, str(tmp_path / 'run'), strategy='default',
                        dataset_fn=tones, summaries=False, log=_quiet)
@@ -256,9 +266,15 @@ def test_cli_bad_input_one_line_error(tmp_path, args, needle):
   assert not root.exists()  # nothing half-written
 
 
+# The kill test's run: _SMALL's 7 stages of 16 images.
+_KILL_GEOMETRY = dict(_SMALL, total_num_images=112,
+                      save_summaries_num_images=32)
+
+
 def _start(root, records, seed=1):
-  hparams = {'train_data_path': records, 'save_checkpoint_num_images': 8,
-             'seed': seed, 'shuffle_buffer_size': 16}
+  hparams = dict(_KILL_GEOMETRY, train_data_path=records,
+                 save_checkpoint_num_images=8, seed=seed,
+                 shuffle_buffer_size=16)
   return subprocess.Popen(
       _cli() + ['--config=tiny', '--train_root_dir=%s' % root,
                 '--hparams=%s' % json.dumps(hparams), '--strategy=auto',
@@ -309,8 +325,9 @@ def test_cli_sigterm_saves_and_exits(tmp_path):
 
 @pytest.mark.timeout(1500)
 def test_cli_sigkill_twice_resumes_and_finishes(tmp_path, tone_records):
-  """Trains tiny through all 13 stages on NSynth-format tone records, killed
-  with SIGKILL twice at random moments, and finishes with a loadable model."""
+  """Trains a tiny model through all 7 stages (`_KILL_GEOMETRY`) on
+  NSynth-format tone records, killed with SIGKILL twice at random moments,
+  and finishes with a loadable model."""
   rng = random.Random(os.getpid())
   root = tmp_path / 'run'
   log = []
@@ -320,7 +337,7 @@ def test_cli_sigkill_twice_resumes_and_finishes(tmp_path, tone_records):
     try:
       # Wait until training has moved past a random number of images (at
       # least one checkpoint interval into this run), then a random delay.
-      target = rng.choice([24, 40, 56]) + 64 * kill
+      target = rng.choice([24, 32, 40]) + 40 * kill
       ok = _read_until(proc, lambda l, t=target: (_images(l) or 0) >= t, log)
       assert ok, ''.join(log[-30:])
       time.sleep(rng.uniform(0.0, 2.0))
@@ -341,17 +358,17 @@ def test_cli_sigkill_twice_resumes_and_finishes(tmp_path, tone_records):
   assert proc.returncode == 0, out[-3000:]
   text = ''.join(log)
   assert text.count('resuming from') == 2
-  for s in range(13):
-    assert 'stage %d/12:' % s in text, s
+  for s in range(7):
+    assert 'stage %d/6:' % s in text, s
   info = model_io.read_info(str(root))
-  assert info['complete'] and info['images_seen'] == 208
-  assert info['num_blocks'] == 7 and info['progress'] == 6.0
+  assert info['complete'] and info['images_seen'] == 112
+  assert info['num_blocks'] == 4 and info['progress'] == 3.0
   with open(root / 'experiment.json') as f:
     assert json.load(f)['train_data_path'] == tone_records
   synth = gansynth_tf2.load(str(root))
   waves = synth.generate([36, 60, 79], seed=1)
   assert waves.shape == (3, 64000) and np.all(np.isfinite(waves))
-  # TensorBoard: scalars every step, EMA audio and spectrograms every 64.
+  # TensorBoard: scalars every step, EMA audio and spectrograms every 32.
   tags = set()
   for f in glob.glob(str(root / 'summaries' / 'events.*')):
     for e in tf.compat.v1.train.summary_iterator(f):
@@ -366,7 +383,7 @@ def test_cli_sigkill_twice_resumes_and_finishes(tmp_path, tone_records):
 def test_init_from_a_packaged_model_continues_its_weights(tmp_path):
   """--init_from: a new run starts from a model dir's G, EMA and D and its
   images seen (how training continues on a fresh machine from saved_models/)."""
-  cfg = _tiny(train_progressive=False, total_num_images=64)
+  cfg = _tiny(train_progressive=False, total_num_images=64, **_SMALL)
   first = str(tmp_path / 'first')
   training.train(cfg, first, strategy='default', summaries=False,
                  stop_after_images=16, log=_quiet)
@@ -419,7 +436,7 @@ def test_init_from_a_packaged_model_continues_its_weights(tmp_path):
 def test_resume_takes_learning_rates_from_the_config(tmp_path):
   """A resumed run may change the learning rates (--hparams); Adam's slots
   and step count come back from the checkpoint."""
-  cfg = _tiny(train_progressive=False, total_num_images=64)
+  cfg = _tiny(train_progressive=False, total_num_images=64, **_SMALL)
   root = str(tmp_path / 'run')
   training.train(cfg, root, strategy='default', summaries=False,
                  stop_after_images=16, log=_quiet)

@@ -9,7 +9,9 @@ Measures, for a random-init mel_prog_hires generator (7.3 M parameters,
     denormalize), of the inversion (mel/IF -> waveform) and end to end, notes
     per second, beside the ORIGINAL Magenta code on this machine class
     (reference/magenta_gansynth/timing_original.json: 1.37 s end to end,
-    1.29 s forward, 0.054 s inversion);
+    1.29 s forward, 0.054 s inversion, measured on an AVX-512 CPU), or beside
+    the original timed on THIS machine by tools/benchmark_original.py
+    (--original_json), the fair comparison when the CPU kind differs;
   * the previous default path at the same time, same weights (sub-pixel
     conv0, all blocks blended, the spectral module's inversion): a
     same-machine-state reference, since this VM's speed drifts by tens of
@@ -68,6 +70,10 @@ _ABLATIONS = flags.DEFINE_bool(
     'and same time (a same-machine-state reference: this VM\'s speed drifts '
     'by tens of percent over a day): sub-pixel conv0, every block blended, '
     'the spectral module\'s inversion.')
+_ORIGINAL_JSON = flags.DEFINE_string(
+    'original_json', None, 'The original\'s timing on THIS machine, written by '
+    'tools/benchmark_original.py (same keys as timing_original.json); default: '
+    'the reference timing_original.json, measured on another CPU of the pool.')
 _WAIT_IDLE = flags.DEFINE_float(
     'wait_idle_s', 60.0, 'Wait up to this long for the machine to be idle '
     '(others using < 10% of the cores) before measuring.')
@@ -85,6 +91,12 @@ def original_timing():
                 os.path.join('/work/shared', *_REF_JSON),
                 os.path.join(here, '..', 'tests', 'data',
                              'timing_original.json')]
+  if _ORIGINAL_JSON.value:
+    if not os.path.isfile(_ORIGINAL_JSON.value):
+      raise FileNotFoundError(
+          '--original_json=%s: no such file (write it with '
+          'tools/benchmark_original.py)' % _ORIGINAL_JSON.value)
+    candidates = [_ORIGINAL_JSON.value]
   for path in candidates:
     if os.path.isfile(path):
       with open(path) as f:
