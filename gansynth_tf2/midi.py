@@ -312,7 +312,7 @@ def _progress_printer(stream, every_s=2.0):
 def render(synth, midi_file, secs_per_instrument=6.0, seed=None,
            latents=None, interpolation_method='slerp', attack=0.01,
            release=0.3, normalize_notes=True, velocity_curve=1.0, peak=0.9,
-           batch_size=None, progress=None):
+           batch_size=None, progress=None, truncation=1.0):
   """Renders every pitched note of `midi_file` with `synth` to one wave.
 
   Args:
@@ -328,6 +328,8 @@ def render(synth, midi_file, secs_per_instrument=6.0, seed=None,
     batch_size: notes per forward pass (default the synth's).
     progress: callable(done, total), True (print to stderr every 2 s) or
       None.
+    truncation: scale of the drawn anchors, in (0, 1] (see
+      `synth.sample_latents`); given `latents` are used as they are.
 
   Returns:
     `Rendering` (audio, sample_rate, notes, latents, summary).
@@ -360,7 +362,7 @@ def render(synth, midi_file, secs_per_instrument=6.0, seed=None,
                  if len(anchors) > 1 else np.zeros(1))
   else:
     t_anchors = interpolation.anchor_times(total_time, secs_per_instrument)
-    anchors = synth.sample_latents(len(t_anchors), seed)
+    anchors = synth.sample_latents(len(t_anchors), seed, truncation)
 
   # Unique (start, pitch) requests in time order.
   keys = sorted(set((n.start, n.pitch) for n in notes))

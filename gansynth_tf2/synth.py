@@ -7,7 +7,11 @@
   result = synth.render_midi('song.mid', secs_per_instrument=6, seed=0)
 
 Latents default to standard normal draws of np.random.RandomState(seed), as
-the original's generate scripts do (seed None: fresh random draws).
+the original's generate scripts do (seed None: fresh random draws);
+`truncation=psi` (0 < psi <= 1) scales the drawn latents towards the mean
+latent 0 (more typical notes, less variety). `normalize_notes` is the per-note
+gain `gansynth-generate` applies before writing 16-bit PCM (by default only
+notes that would clip are scaled down); the returned waves are as generated.
 
 Two implementations share the public surface of `SynthBase`:
   `Synth`                     Keras generator in process (this module)
@@ -58,10 +62,57 @@ def default_model_path():
                    ', '.join(DEFAULT_MODEL_DIRS))
 
 
-def sample_latents(num, latent_size, seed=None):
-  """float32 [num, latent_size] standard normal (RandomState(seed))."""
-  return np.random.RandomState(seed).normal(
-      size=(num, latent_size)).astype(np.float32)
+def check_truncation(truncation):
+  """float in (0, 1], or raise."""
+  t = float(truncation)
+  if not 0.0 < t <= 1.0:
+    raise ValueError('truncation must be in (0, 1], got %r' % (truncation,))
+  return t
+
+
+def sample_latents(num, latent_size, seed=None, truncation=1.0):
+  """float32 [num, latent_size] standard normal (RandomState(seed)) draws,
+  scaled by `truncation` (the latent truncation trick: the mean latent is 0,
+  so psi < 1 pulls the draws towards it, trading variety for typical notes;
+  1.0 leaves them as drawn)."""
+  t = check_truncation(truncation)
+  z = np.random.RandomState(seed).normal(size=(num, latent_size))
+  return (z * t if t != 1.0 else z).astype(np.float32)
+
+
+NOTE_NORMALIZATIONS = ('avoid_clipping', 'peak', 'none')
+
+
+def normalize_notes(waves, mode='avoid_clipping', peak=0.9):
+  """Per-note gain for writing notes as 16-bit PCM.
+
+  Args:
+    waves: float [N, T].
+    mode: 'avoid_clipping' scales only the notes whose peak |x| is above
+      `peak` down to `peak` (the others are left as generated); 'peak' scales
+      every (non-silent) note to `peak`; 'none' leaves all notes as they are
+      (16-bit PCM then clips what is outside [-1, 1]).
+    peak: target peak level, in (0, 1].
+
+  Returns:
+    (float32 waves [N, T], gains float32 [N]).
+  """
+  if mode not in NOTE_NORMALIZATIONS:
+    raise ValueError('note normalization must be one of %s, got %r' %
+                     (', '.join(NOTE_NORMALIZATIONS), mode))
+  if not 0.0 < float(peak) <= 1.0:
+    raise ValueError('peak must be in (0, 1], got %r' % (peak,))
+  waves = np.asarray(waves, np.float32)
+  peaks = np.abs(waves.reshape(len(waves), -1)).max(axis=1) if waves.size \
+      else np.zeros(len(waves), np.float32)
+  gains = np.ones(len(waves), np.float32)
+  safe = np.maximum(peaks, 1e-12)
+  if mode == 'avoid_clipping':
+    gains = np.where(peaks > peak, peak / safe, 1.0).astype(np.float32)
+  elif mode == 'peak':
+    gains = np.where(peaks > 0, peak / safe, 1.0).astype(np.float32)
+  shape = (len(waves),) + (1,) * (waves.ndim - 1)
+  return waves * gains.reshape(shape), gains
 
 
 def check_pitches(pitches, pitch_range):
@@ -215,10 +266,11 @@ class SynthBase:
   def check_pitches(self, pitches):
     return check_pitches(pitches, self.pitch_range)
 
-  def _inputs(self, pitches, latents, seed):
+  def _inputs(self, pitches, latents, seed, truncation=1.0):
     pitches = self.check_pitches(pitches)
     if latents is None:
-      latents = sample_latents(len(pitches), self.latent_size, seed)
+      latents = sample_latents(len(pitches), self.latent_size, seed,
+                               truncation)
     latents = np.asarray(latents, np.float32)
     if latents.ndim == 1:
       latents = latents[None]
@@ -258,35 +310,39 @@ class SynthBase:
     return np.concatenate(outs, axis=0)
 
   # --- public API ------------------------------------------------------------
-  def sample_latents(self, num, seed=None):
-    """float32 [num, latent_size] standard normal (RandomState(seed))."""
-    return sample_latents(num, self.latent_size, seed)
+  def sample_latents(self, num, seed=None, truncation=1.0):
+    """float32 [num, latent_size] standard normal (RandomState(seed)) draws,
+    scaled by `truncation` (see the module function)."""
+    return sample_latents(num, self.latent_size, seed, truncation)
 
   def generate(self, pitches, latents=None, seed=None, batch_size=None,
-               progress=None):
+               progress=None, truncation=1.0):
     """Waveforms float32 [N, audio_length] for MIDI `pitches` [N].
 
     latents: [N, L] (or [L] / [1, L], shared by all notes); default
-      RandomState(seed) normal draws. progress: optional callable(done, total).
+      RandomState(seed) normal draws, scaled by `truncation` (in (0, 1]; it
+      does not touch given latents). progress: optional callable(done, total).
     """
-    latents, pitches = self._inputs(pitches, latents, seed)
+    latents, pitches = self._inputs(pitches, latents, seed, truncation)
     return self._batched('waves', latents, pitches, batch_size, progress)
 
   def generate_specgrams(self, pitches, latents=None, seed=None,
-                         normalized=False, batch_size=None, progress=None):
+                         normalized=False, batch_size=None, progress=None,
+                         truncation=1.0):
     """Specgrams float32 [N, H, W, C] (denormalized unless `normalized`)."""
-    latents, pitches = self._inputs(pitches, latents, seed)
+    latents, pitches = self._inputs(pitches, latents, seed, truncation)
     return self._batched('normalized' if normalized else 'specgrams',
                          latents, pitches, batch_size, progress)
 
   def interpolation_latents(self, steps, anchors=None, num_anchors=2,
-                            seed=None, method='slerp'):
-    """[steps, L] latents morphing through anchors (given, or drawn)."""
+                            seed=None, method='slerp', truncation=1.0):
+    """[steps, L] latents morphing through anchors (given, or drawn and
+    scaled by `truncation`)."""
     if anchors is None:
       if int(num_anchors) < 2:
         raise ValueError('interpolation needs at least 2 anchors, got %d' %
                          num_anchors)
-      anchors = self.sample_latents(int(num_anchors), seed)
+      anchors = self.sample_latents(int(num_anchors), seed, truncation)
     anchors = np.asarray(anchors, np.float32)
     if anchors.ndim != 2 or anchors.shape[1] != self.latent_size:
       raise ValueError('anchors must have shape [N, %d], got %s' %
@@ -294,7 +350,8 @@ class SynthBase:
     return interpolation.interpolate(anchors, steps, method)
 
   def interpolate(self, steps, anchors=None, num_anchors=2, seed=None,
-                  pitches=60, method='slerp', batch_size=None, progress=None):
+                  pitches=60, method='slerp', batch_size=None, progress=None,
+                  truncation=1.0):
     """`steps` notes morphing between latent anchors.
 
     Args:
@@ -302,11 +359,13 @@ class SynthBase:
       anchors: [N >= 2, L] latents, or None to draw `num_anchors` from `seed`.
       pitches: one MIDI pitch for all notes, or `steps` pitches.
       method: 'slerp' or 'lerp'.
+      truncation: scale of drawn anchors, in (0, 1] (see `sample_latents`).
 
     Returns:
       (waves [steps, audio_length], latents [steps, L], pitches [steps]).
     """
-    z = self.interpolation_latents(steps, anchors, num_anchors, seed, method)
+    z = self.interpolation_latents(steps, anchors, num_anchors, seed, method,
+                                   truncation)
     p = np.asarray(pitches).reshape(-1)
     if p.size == 1:
       p = np.repeat(p, len(z))

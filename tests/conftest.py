@@ -11,6 +11,16 @@ import pytest  # pylint: disable=g-import-not-at-top
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
 TINY_CKPT = os.path.join(DATA_DIR, 'tiny_mel_ckpt')
 
+# cpu_fast's geometry (16x32 start, 4 resolutions, 128x256 mel/IF; 7 stages
+# with tiny's schedule), put over tiny's widths by the run-loop tests that do
+# not need the reference 128x1024 geometry (the parity tests check that one):
+# a step at a quarter of the pixels, smaller STFTs of the synthetic notes
+# (n_fft 1024, not 2048), and each stage's first step traces the train step
+# (10-25 s on 2 cores), so 7 stages instead of 13. Also imported by
+# test_distributed.py's subprocesses (tests/ is their sys.path[0]).
+SMALL_GEOMETRY = {'start_height': 16, 'start_width': 32, 'num_resolutions': 4,
+                  'mel_downscale': 2, 'overlap': 0.5}
+
 
 @pytest.fixture(scope='session')
 def data_dir():

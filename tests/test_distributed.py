@@ -28,14 +28,12 @@ def _env(**extra):
 
 
 def _tiny(seed):
-  """tiny's widths on cpu_fast's 128x256 geometry (16x32 start, 4
-  resolutions): smaller STFTs of the synthetic notes (n_fft 1024, not 2048);
+  """tiny's widths on cpu_fast's 128x256 geometry (conftest.SMALL_GEOMETRY):
   the 2-process MWMS test went from 142 to 83 s on 2 busy cores."""
   from gansynth_tf2 import config as config_lib  # pylint: disable=g-import-not-at-top
-  return config_lib.load_config('tiny', {
-      'dataset_name': 'synthetic_tones', 'seed': seed, 'start_height': 16,
-      'start_width': 32, 'num_resolutions': 4, 'mel_downscale': 2,
-      'overlap': 0.5})
+  from conftest import SMALL_GEOMETRY  # pylint: disable=g-import-not-at-top
+  return config_lib.load_config('tiny', dict(
+      SMALL_GEOMETRY, dataset_name='synthetic_tones', seed=seed))
 
 
 def _weights(trainer):

@@ -32,9 +32,12 @@ def read_wav(path):
   return info, data, sr
 
 
-def pcm16(waves):
-  """What write_wav stores for float waves."""
-  return np.clip(waves, -1.0, 1.0)
+def pcm16(wave, peak=0.9):
+  """What the CLI stores for one float note by default
+  (--normalize=avoid_clipping): a note peaking above `peak` is scaled down to
+  it, then 16-bit PCM clips to [-1, 1]."""
+  m = np.abs(wave).max()
+  return np.clip(wave * (peak / m if m > peak else 1.0), -1.0, 1.0)
 
 
 @pytest.fixture(scope='module')
@@ -159,6 +162,73 @@ def test_cli_midi_with_saved_model(tiny_model_dir, tmp_path):
   assert '13 notes (1 folded' in r.stderr and 'real-time factor' in r.stderr
 
 
+def test_normalize_notes_modes():
+  t = np.linspace(0, 1, 1000, dtype=np.float32)
+  loud = 3.0 * np.sin(2 * np.pi * 5 * t)   # would clip as 16-bit PCM
+  quiet = 0.5 * np.sin(2 * np.pi * 7 * t)
+  silent = np.zeros_like(t)
+  waves = np.stack([loud, quiet, silent])
+  out, gains = synth_lib.normalize_notes(waves)  # avoid_clipping, 0.9
+  assert out.shape == waves.shape and out.dtype == np.float32
+  assert np.abs(out[0]).max() == pytest.approx(0.9, rel=1e-6)
+  np.testing.assert_allclose(out[0], loud * (0.9 / np.abs(loud).max()),
+                             rtol=1e-6)  # a gain, not a clip: same shape
+  np.testing.assert_array_equal(out[1:], waves[1:])  # in range: untouched
+  assert gains[1] == gains[2] == 1.0 and gains[0] < 0.31
+  out, _ = synth_lib.normalize_notes(waves, 'peak', 0.5)
+  assert np.abs(out[:2]).max(axis=1) == pytest.approx([0.5, 0.5], rel=1e-6)
+  assert not np.any(out[2])
+  out, gains = synth_lib.normalize_notes(waves, 'none')
+  np.testing.assert_array_equal(out, waves)
+  with pytest.raises(ValueError, match='one of'):
+    synth_lib.normalize_notes(waves, 'loud')
+  with pytest.raises(ValueError, match='peak must be'):
+    synth_lib.normalize_notes(waves, 'peak', 1.5)
+
+
+def test_truncation_scales_drawn_latents_only(tiny_synth):
+  z = tiny_synth.sample_latents(3, seed=5)
+  np.testing.assert_array_equal(tiny_synth.sample_latents(3, 5, 0.5),
+                                (z.astype(np.float64) * 0.5).astype(
+                                    np.float32))
+  with pytest.raises(ValueError, match='truncation must be in'):
+    tiny_synth.sample_latents(3, 5, 0.0)
+  # generate(seed, truncation) == generate(latents = psi * draws); given
+  # latents are not scaled again.
+  np.testing.assert_allclose(
+      tiny_synth.generate_specgrams([60, 72], seed=5, truncation=0.5),
+      tiny_synth.generate_specgrams([60, 72], latents=0.5 * z[:2]),
+      atol=1e-5)
+  np.testing.assert_array_equal(
+      tiny_synth.interpolation_latents(3, seed=5, truncation=0.5)[[0, -1]],
+      tiny_synth.sample_latents(2, 5, 0.5))
+
+
+def test_cli_normalize_and_truncation(tiny_model_dir, tiny_synth, tmp_path):
+  want = tiny_synth.generate([36, 60], seed=4, truncation=0.7)
+  peaks = np.abs(want).max(axis=1)
+  assert peaks.max() > 1.0  # the case that matters: a note that would clip
+  for mode in ('avoid_clipping', 'peak', 'none'):
+    out = tmp_path / mode
+    r = generate_cli('--model=' + tiny_model_dir, '--output_dir=%s' % out,
+                     '--pitches=36,60', '--seed=4', '--truncation=0.7',
+                     '--normalize=' + mode, '--peak=0.8')
+    assert r.returncode == 0, r.stderr[-2000:]
+    for i, name in enumerate(sorted(os.listdir(out))):
+      _, data, _ = read_wav(str(out / name))
+      got = data / 32767.0
+      if mode == 'none':
+        expect = np.clip(want[i], -1.0, 1.0)
+      elif mode == 'peak' or peaks[i] > 0.8:
+        expect = want[i] * (0.8 / peaks[i])
+      else:
+        expect = want[i]
+      np.testing.assert_allclose(got, expect, atol=2e-4)
+    if mode == 'avoid_clipping':
+      n = int(np.sum(peaks > 0.8))
+      assert '%d of 2 notes peaked above 0.8' % n in r.stderr
+
+
 def test_cli_magenta_checkpoint_dir(tiny_ckpt_dir, tmp_path):
   out = tmp_path / 'magenta'
   r = generate_cli('--model=' + tiny_ckpt_dir, '--output_dir=%s' % out,
@@ -174,6 +244,9 @@ def test_cli_magenta_checkpoint_dir(tiny_ckpt_dir, tmp_path):
     (['--midi_file=MIDI_DIR/drums.mid'], 'only drum notes'),
     (['--interpolate_steps=1'], '--interpolate_steps must be >= 2'),
     (['--latents_npy=BAD_NPY'], 'has shape'),
+    (['--truncation=0'], '--truncation must be in (0, 1]'),
+    (['--truncation=1.5'], '--truncation must be in (0, 1]'),
+    (['--peak=1.2'], '--peak must be in (0, 1]'),
     (['--model=MISSING'], 'does not exist'),
     (['BAD_ENV_MODEL'], 'does not exist'),
 ])

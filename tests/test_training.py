@@ -18,6 +18,7 @@ import gansynth_tf2
 from gansynth_tf2 import config as config_lib
 from gansynth_tf2 import model_io
 from gansynth_tf2 import training
+from conftest import SMALL_GEOMETRY
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,14 +27,6 @@ def _tiny(**overrides):
   values = {'dataset_name': 'synthetic_tones', 'seed': 3}
   values.update(overrides)
   return config_lib.load_config('tiny', values)
-
-
-# tiny's widths on cpu_fast's geometry (16x32 start, 4 resolutions, 128x256
-# mel/IF; 7 stages): for tests of the run loop that do not need the reference
-# geometry. A step at a quarter of the pixels, and each stage's first step
-# traces the train step (10-25 s on 2 cores): 7 stages, not tiny's 13.
-_SMALL = {'start_height': 16, 'start_width': 32, 'num_resolutions': 4,
-          'mel_downscale': 2, 'overlap': 0.5}
 
 
 def _quiet(_):
@@ -59,7 +52,7 @@ def test_strategy_names():
 
 
 def test_resume_is_exact_across_stage_boundaries(tmp_path):
-  cfg = _tiny(**_SMALL)
+  cfg = _tiny(**SMALL_GEOMETRY)
   straight = str(tmp_path / 'straight')
   res = training.train(cfg, straight, strategy='default', summaries=False,
                        stop_after_images=32, log=_quiet)
@@ -94,7 +87,7 @@ def test_resume_is_exact_across_stage_boundaries(tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-  cfg = _tiny(save_checkpoint_num_images=8, **_SMALL)
+  cfg = _tiny(save_checkpoint_num_images=8, **SMALL_GEOMETRY)
   good = training.make_dataset_fn(cfg)
 
   def poisoned(batch_size, seed, ctx, start_images, global_batch):
@@ -120,7 +113,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def test_non_progressive_trains_all_blocks(tmp_path):
-  cfg = _tiny(train_progressive=False, total_num_images=16, **_SMALL)
+  cfg = _tiny(train_progressive=False, total_num_images=16, **SMALL_GEOMETRY)
   root = str(tmp_path / 'run')
   res = training.train(cfg, root, strategy='default', summaries=False,
                        log=_quiet)
@@ -267,8 +260,8 @@ def test_cli_bad_input_one_line_error(tmp_path, args, needle):
   assert not root.exists()  # nothing half-written
 
 
-# The kill test's run: _SMALL's 7 stages of 16 images.
-_KILL_GEOMETRY = dict(_SMALL, total_num_images=112,
+# The kill test's run: SMALL_GEOMETRY's 7 stages of 16 images.
+_KILL_GEOMETRY = dict(SMALL_GEOMETRY, total_num_images=112,
                       save_summaries_num_images=32)
 
 
@@ -384,7 +377,7 @@ def test_cli_sigkill_twice_resumes_and_finishes(tmp_path, tone_records):
 def test_init_from_a_packaged_model_continues_its_weights(tmp_path):
   """--init_from: a new run starts from a model dir's G, EMA and D and its
   images seen (how training continues on a fresh machine from saved_models/)."""
-  cfg = _tiny(train_progressive=False, total_num_images=64, **_SMALL)
+  cfg = _tiny(train_progressive=False, total_num_images=64, **SMALL_GEOMETRY)
   first = str(tmp_path / 'first')
   training.train(cfg, first, strategy='default', summaries=False,
                  stop_after_images=16, log=_quiet)
@@ -437,7 +430,7 @@ def test_init_from_a_packaged_model_continues_its_weights(tmp_path):
 def test_resume_takes_learning_rates_from_the_config(tmp_path):
   """A resumed run may change the learning rates (--hparams); Adam's slots
   and step count come back from the checkpoint."""
-  cfg = _tiny(train_progressive=False, total_num_images=64, **_SMALL)
+  cfg = _tiny(train_progressive=False, total_num_images=64, **SMALL_GEOMETRY)
   root = str(tmp_path / 'run')
   training.train(cfg, root, strategy='default', summaries=False,
                  stop_after_images=16, log=_quiet)

@@ -3,6 +3,10 @@ r"""Generates notes, latent morphs or a whole MIDI piece with a GANSynth model.
   # one 16-bit WAV per note: OUT/0000_pitch60.wav, OUT/0001_pitch64.wav, ...
   gansynth-generate --model=MODEL --output_dir=OUT --pitches=60,64,67 --seed=0
   gansynth-generate --model=MODEL --output_dir=OUT --latents_npy=z.npy --pitches=60
+  # latents drawn from --seed scaled by 0.5 (more typical notes); every note
+  # scaled to peak 0.9 (default: only notes that would clip are scaled)
+  gansynth-generate --output_dir=OUT --pitches=36-48 --truncation=0.5 \
+      --normalize=peak
   # K notes morphing between N anchors (slerp or lerp)
   gansynth-generate --model=MODEL --output_dir=OUT --interpolate_steps=9 \
       --num_anchors=3 --seed=1 --pitches=60
@@ -54,7 +58,18 @@ _SECS_PER_INSTRUMENT = flags.DEFINE_float(
     'secs_per_instrument', 6.0, 'MIDI: seconds between latent anchors.')
 _ATTACK = flags.DEFINE_float('attack', 0.01, 'MIDI: attack seconds.')
 _RELEASE = flags.DEFINE_float('release', 0.3, 'MIDI: release seconds.')
-_PEAK = flags.DEFINE_float('peak', 0.9, 'MIDI: peak level of the mix.')
+_PEAK = flags.DEFINE_float(
+    'peak', 0.9, 'Peak level of the MIDI mix, and of the notes that '
+    '--normalize scales.')
+_NORMALIZE = flags.DEFINE_enum(
+    'normalize', 'avoid_clipping', ['avoid_clipping', 'peak', 'none'],
+    'Notes: avoid_clipping scales only the notes whose peak is above --peak '
+    'down to --peak (16-bit PCM would clip them); peak scales every note to '
+    '--peak; none writes them as generated (clipped to [-1, 1]).')
+_TRUNCATION = flags.DEFINE_float(
+    'truncation', 1.0, 'Scale of the latents drawn from --seed, in (0, 1] '
+    '(truncation trick: lower = more typical notes, less variety; a '
+    '--latents_npy file is used as it is).')
 _OUTPUT_NAME = flags.DEFINE_string(
     'output_name', None, 'MIDI: name of the WAV (default <midi name>.wav).')
 _VOCODER = flags.DEFINE_enum(
@@ -129,6 +144,11 @@ def generate(argv_flags=None):
     raise ValueError('--output_dir is required')
   if _BATCH_SIZE.value < 1:
     raise ValueError('--batch_size must be >= 1, got %d' % _BATCH_SIZE.value)
+  if not 0.0 < _TRUNCATION.value <= 1.0:
+    raise ValueError('--truncation must be in (0, 1], got %g' %
+                     _TRUNCATION.value)
+  if not 0.0 < _PEAK.value <= 1.0:
+    raise ValueError('--peak must be in (0, 1], got %g' % _PEAK.value)
   if _MIDI_FILE.value and _INTERPOLATE_STEPS.value:
     raise ValueError('--midi_file and --interpolate_steps are exclusive')
   if _MIDI_FILE.value and _PITCHES.value:
@@ -187,7 +207,7 @@ def generate(argv_flags=None):
         seed=seed, latents=latents,
         interpolation_method=_INTERPOLATION.value, attack=_ATTACK.value,
         release=_RELEASE.value, peak=_PEAK.value,
-        progress=_progress())
+        progress=_progress(), truncation=_TRUNCATION.value)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, name)
     write_wav(path, result.audio, result.sample_rate)
@@ -202,13 +222,22 @@ def generate(argv_flags=None):
         _INTERPOLATE_STEPS.value, anchors=latents,
         num_anchors=_NUM_ANCHORS.value, seed=seed,
         pitches=pitches if pitches is not None else 60,
-        method=_INTERPOLATION.value, progress=_progress())
+        method=_INTERPOLATION.value, progress=_progress(),
+        truncation=_TRUNCATION.value)
   else:
     if pitches is None:
       pitches = [60] * (len(latents) if latents is not None else 1)
-    latents, pitches = synth._inputs(pitches, latents, seed)  # pylint: disable=protected-access
+    latents, pitches = synth._inputs(pitches, latents, seed,  # pylint: disable=protected-access
+                                     _TRUNCATION.value)
     waves = synth.generate(pitches, latents, progress=_progress())
   gen_s = time.perf_counter() - t0
+  waves, gains = synth_lib.normalize_notes(waves, _NORMALIZE.value,
+                                           _PEAK.value)
+  scaled = int(np.sum(gains != 1.0))
+  if scaled and _NORMALIZE.value == 'avoid_clipping':
+    _say('%d of %d notes peaked above %g and were scaled down to it '
+         '(--normalize=none keeps them as generated)' % (
+             scaled, len(waves), _PEAK.value))
   os.makedirs(out_dir, exist_ok=True)
   paths = []
   first_wav_s = None
@@ -228,7 +257,8 @@ def generate(argv_flags=None):
   summary = {'notes': len(waves), 'audio_seconds': audio_s,
              'generation_seconds': gen_s,
              'real_time_factor': gen_s / audio_s,
-             'seconds_to_first_wav': first_wav_s, 'output_dir': out_dir}
+             'seconds_to_first_wav': first_wav_s, 'output_dir': out_dir,
+             'notes_scaled': scaled}
   names = os.path.basename(paths[0]) + (
       ' ... ' + os.path.basename(paths[-1]) if len(paths) > 1 else '')
   _say('generated %d note%s (%.1f s of audio) in %.2f s (real-time factor '
