@@ -72,6 +72,13 @@ class Rendering:
                 s['batches']))
 
 
+def check_peak(peak):
+  """A peak level in (0, 1] (of a mix or of normalized notes), or raise."""
+  if not 0.0 < float(peak) <= 1.0:
+    raise ValueError('peak must be in (0, 1], got %r' % (peak,))
+  return float(peak)
+
+
 def parse_pitches(text):
   """'60,64,67' or '48-52' or '60, 62-64' -> list of ints (in order)."""
   out = []
@@ -266,8 +273,7 @@ class Mixer:
 
   def finish(self, peak=0.9):
     """float32 mix scaled to `peak` (0 < peak <= 1): never clips."""
-    if not 0.0 < peak <= 1.0:
-      raise ValueError('peak must be in (0, 1], got %r' % peak)
+    check_peak(peak)
     m = float(np.max(np.abs(self.mix))) if len(self.mix) else 0.0
     out = self.mix * (peak / m) if m > 0 else self.mix
     return out.astype(np.float32)
@@ -280,8 +286,7 @@ def render_notes(waves, notes, sample_rate, attack=0.01, release=0.3,
 
   See `Mixer` for the arguments; `peak` is the peak of the final mix.
   """
-  if not 0.0 < peak <= 1.0:
-    raise ValueError('peak must be in (0, 1], got %r' % peak)
+  check_peak(peak)
   mixer = Mixer(Mixer.length_for(notes, sample_rate, release), sample_rate,
                 attack, release, normalize_notes, velocity_curve, extend)
   for wave, n in zip(waves, notes):
@@ -374,8 +379,7 @@ def render(synth, midi_file, secs_per_instrument=6.0, seed=None,
   if progress is True:
     progress = _progress_printer(sys.stderr)
   bs = int(batch_size or synth.batch_size)
-  if not 0.0 < peak <= 1.0:
-    raise ValueError('peak must be in (0, 1], got %r' % peak)
+  check_peak(peak)
   # Generate chunk by chunk (in time order) and mix as we go: memory stays
   # bounded by one chunk of waves however long the piece is.
   by_key = {}

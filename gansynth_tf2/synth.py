@@ -77,7 +77,7 @@ def sample_latents(num, latent_size, seed=None, truncation=1.0):
   1.0 leaves them as drawn)."""
   t = check_truncation(truncation)
   z = np.random.RandomState(seed).normal(size=(num, latent_size))
-  return (z * t if t != 1.0 else z).astype(np.float32)
+  return (z * t).astype(np.float32)  # x * 1.0 == x: psi 1 changes nothing
 
 
 NOTE_NORMALIZATIONS = ('avoid_clipping', 'peak', 'none')
@@ -100,17 +100,13 @@ def normalize_notes(waves, mode='avoid_clipping', peak=0.9):
   if mode not in NOTE_NORMALIZATIONS:
     raise ValueError('note normalization must be one of %s, got %r' %
                      (', '.join(NOTE_NORMALIZATIONS), mode))
-  if not 0.0 < float(peak) <= 1.0:
-    raise ValueError('peak must be in (0, 1], got %r' % (peak,))
+  peak = midi.check_peak(peak)
   waves = np.asarray(waves, np.float32)
-  peaks = np.abs(waves.reshape(len(waves), -1)).max(axis=1) if waves.size \
-      else np.zeros(len(waves), np.float32)
-  gains = np.ones(len(waves), np.float32)
-  safe = np.maximum(peaks, 1e-12)
-  if mode == 'avoid_clipping':
-    gains = np.where(peaks > peak, peak / safe, 1.0).astype(np.float32)
-  elif mode == 'peak':
-    gains = np.where(peaks > 0, peak / safe, 1.0).astype(np.float32)
+  peaks = np.abs(waves.reshape(len(waves), -1)).max(axis=1, initial=0.0)
+  scaled = {'avoid_clipping': peaks > peak, 'peak': peaks > 0.0,
+            'none': np.zeros(len(waves), bool)}[mode]
+  gains = np.where(scaled, peak / np.maximum(peaks, 1e-12),
+                   1.0).astype(np.float32)
   shape = (len(waves),) + (1,) * (waves.ndim - 1)
   return waves * gains.reshape(shape), gains
 
