@@ -102,6 +102,15 @@ def test_eval_cli_end_to_end_writes_every_key(data_dir, tiny_model,
         assert rep[section][k] is not None, (section, k)
     assert rep[section]['num_notes'] == 8
     assert rep[section]['ndb_k'] == 3
+    # Per-octave breakdowns: the notes of each octave add up to all notes and
+    # their note-weighted shares to the overall figure.
+    for key, overall in (('pitch_accuracy_by_octave', 'pitch_accuracy'),
+                         ('f0_within_50_cents_by_octave',
+                          'f0_within_50_cents')):
+      octaves = rep[section][key]
+      assert sum(v['num_notes'] for v in octaves.values()) == 8, key
+      assert sum(v['share'] * v['num_notes'] for v in octaves.values()) / 8 \
+          == pytest.approx(rep[section][overall]), key
   real, gen = rep['real'], rep['generated']
   # Real synthetic tones: the f0 check passes them all; an untrained
   # generator's noise does not come close.

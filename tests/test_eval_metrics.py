@@ -107,6 +107,22 @@ def test_pitch_entropy_and_accuracy():
     metrics.pitch_accuracy(probs, labels[:2])
 
 
+def test_share_by_octave_splits_at_c():
+  pitches = np.array([24, 35, 36, 47, 48, 60, 84])
+  hits = np.array([1, 0, 1, 1, 0, 1, 1], bool)
+  got = metrics.share_by_octave(hits, pitches)
+  assert list(got) == ['24-35', '36-47', '48-59', '60-71', '84-95']
+  assert got['24-35'] == {'share': 0.5, 'num_notes': 2}
+  assert got['36-47'] == {'share': 1.0, 'num_notes': 2}
+  assert got['48-59'] == {'share': 0.0, 'num_notes': 1}
+  # The note-weighted mean of the octaves is the overall share.
+  total = sum(v['share'] * v['num_notes'] for v in got.values())
+  assert total / len(pitches) == pytest.approx(hits.mean())
+  assert metrics.octave_of(59) == '48-59' and metrics.octave_of(21) == '12-23'
+  with pytest.raises(ValueError, match='match'):
+    metrics.share_by_octave(hits[:3], pitches)
+
+
 # --- NDB and JS -----------------------------------------------------------------
 def _clusters(n, centers, seed):
   rng = np.random.RandomState(seed)

@@ -63,6 +63,36 @@ def pitch_accuracy(probs, labels, tolerance=0):
   return float(np.mean(np.abs(pred - labels.astype(np.int64)) <= tolerance))
 
 
+def octave_of(pitch):
+  """'24-35' for MIDI 24..35 (C1..B1), '36-47' for 36..47, ...: C octaves."""
+  lo = 12 * (int(pitch) // 12)
+  return '%d-%d' % (lo, lo + 11)
+
+
+def share_by_octave(hits, pitches):
+  """Share of True in `hits` per C octave of `pitches`.
+
+  Args:
+    hits: [N] bool (a note passed), e.g. f0 within 50 cents.
+    pitches: [N] MIDI pitches of the notes.
+
+  Returns:
+    dict octave label ('24-35', see `octave_of`) -> {'share': float in [0, 1],
+    'num_notes': int}, octaves in pitch order, only those with notes.
+  """
+  hits = np.asarray(hits, bool).reshape(-1)
+  pitches = np.asarray(pitches).reshape(-1)
+  if hits.shape != pitches.shape:
+    raise ValueError('hits [N] and pitches [N] must match, got %s and %s' %
+                     (hits.shape, pitches.shape))
+  out = {}
+  for lo in sorted(set(12 * (int(p) // 12) for p in pitches)):
+    sel = (pitches >= lo) & (pitches < lo + 12)
+    out[octave_of(lo)] = {'share': float(hits[sel].mean()),
+                          'num_notes': int(sel.sum())}
+  return out
+
+
 def pitch_entropy(probs):
   """Mean entropy (nats) of the classifier's pitch distribution per note.
 
@@ -261,7 +291,8 @@ def midi_to_hz(midi):
   return 440.0 * 2.0 ** ((np.asarray(midi, np.float64) - 69.0) / 12.0)
 
 
-__all__ = ['softmax', 'pitch_accuracy', 'pitch_entropy', 'inception_score',
+__all__ = ['softmax', 'pitch_accuracy', 'octave_of', 'share_by_octave',
+           'pitch_entropy', 'inception_score',
            'feature_statistics', 'frechet_distance',
            'frechet_distance_from_statistics', 'js_divergence', 'NDB',
            'ndb_from_counts', 'cents', 'midi_to_hz']

@@ -30,6 +30,11 @@ Metrics per set (keys of report['generated'] and report['real']):
                                      independent f0 check (see f0.py); the
                                      any-octave share forgives the tracker's
                                      octave errors
+Breakdowns per C octave of the requested pitch (BREAKDOWN_KEYS; each a dict
+'24-35' -> {'share', 'num_notes'}, see metrics.share_by_octave): where in the
+range a model loses its pitch.
+  pitch_accuracy_by_octave           classifier argmax == requested pitch
+  f0_within_50_cents_by_octave       None without an f0 tracker
 """
 
 import datetime
@@ -50,6 +55,7 @@ METRIC_KEYS = (
     'ndb_num_different_bins', 'ndb_share_different_bins', 'ndb_js_divergence',
     'f0_tracker', 'f0_within_50_cents', 'f0_within_50_cents_any_octave',
     'f0_voiced_share', 'f0_median_abs_cents')
+BREAKDOWN_KEYS = ('pitch_accuracy_by_octave', 'f0_within_50_cents_by_octave')
 NDB_POOL = (8, 8)  # frames x mel bins averaged into one NDB feature
 
 
@@ -144,7 +150,7 @@ def set_metrics(waves, pitches, classifier, reference, ndb, ndb_featurizer,
     f0_tracker: 'auto', 'crepe_tiny', 'pyin' or 'none'.
 
   Returns:
-    dict with METRIC_KEYS.
+    dict with METRIC_KEYS and BREAKDOWN_KEYS.
   """
   start = time.time()
   pred = classifier.predict(waves)
@@ -157,6 +163,8 @@ def set_metrics(waves, pitches, classifier, reference, ndb, ndb_featurizer,
       'pitch_entropy': metrics.pitch_entropy(pred['probs']),
       'inception_score': metrics.inception_score(pred['probs']),
       'fid': metrics.frechet_distance(pred['features'], reference['features']),
+      'pitch_accuracy_by_octave': metrics.share_by_octave(
+          np.argmax(pred['probs'], axis=1) == np.asarray(labels), pitches),
   }
   if ndb is not None:
     r = ndb.evaluate(ndb_featurizer(waves))
@@ -175,14 +183,21 @@ def set_metrics(waves, pitches, classifier, reference, ndb, ndb_featurizer,
                 'f0_within_50_cents': r['share_within'],
                 'f0_within_50_cents_any_octave': r['share_within_any_octave'],
                 'f0_voiced_share': r['share_voiced'],
-                'f0_median_abs_cents': r['median_abs_cents']})
+                'f0_median_abs_cents': r['median_abs_cents'],
+                'f0_within_50_cents_by_octave': metrics.share_by_octave(
+                    r['within'], pitches)})
   else:
     out.update({'f0_tracker': None, 'f0_within_50_cents': None,
                 'f0_within_50_cents_any_octave': None,
-                'f0_voiced_share': None, 'f0_median_abs_cents': None})
+                'f0_voiced_share': None, 'f0_median_abs_cents': None,
+                'f0_within_50_cents_by_octave': None})
   log('%s: %d notes, %.1f s: %s' % (name, len(waves), time.time() - start,
                                      ', '.join('%s=%s' % (k, _short(out[k]))
                                                for k in METRIC_KEYS[1:])))
+  if out['f0_within_50_cents_by_octave']:
+    log('%s: f0 within 50 cents by octave: %s' % (name, ', '.join(
+        '%s %.2f (%d)' % (o, v['share'], v['num_notes'])
+        for o, v in out['f0_within_50_cents_by_octave'].items())))
   return out
 
 
