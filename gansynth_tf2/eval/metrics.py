@@ -41,8 +41,8 @@ def softmax(logits):
   return e / e.sum(axis=-1, keepdims=True)
 
 
-def pitch_accuracy(probs, labels, tolerance=0):
-  """Share of notes classified as their requested pitch.
+def pitch_hits(probs, labels, tolerance=0):
+  """Per note: classified as its requested pitch (bool [N]).
 
   Args:
     probs: [N, K] class probabilities (or logits: only the argmax is used).
@@ -50,9 +50,6 @@ def pitch_accuracy(probs, labels, tolerance=0):
     tolerance: a note counts as correct when |argmax - label| <= tolerance
       (classes are semitones, so tolerance=1 accepts a neighbouring semitone,
       the original evaluation's `threshold=1`).
-
-  Returns:
-    float in [0, 1].
   """
   probs = np.asarray(probs)
   labels = np.asarray(labels).reshape(-1)
@@ -60,7 +57,16 @@ def pitch_accuracy(probs, labels, tolerance=0):
     raise ValueError('probs [N, K] and labels [N] must match and be non-empty,'
                      ' got %s and %s' % (probs.shape, labels.shape))
   pred = np.argmax(probs, axis=1)
-  return float(np.mean(np.abs(pred - labels.astype(np.int64)) <= tolerance))
+  return np.abs(pred - labels.astype(np.int64)) <= tolerance
+
+
+def pitch_accuracy(probs, labels, tolerance=0):
+  """Share of notes classified as their requested pitch (see `pitch_hits`).
+
+  Returns:
+    float in [0, 1].
+  """
+  return float(np.mean(pitch_hits(probs, labels, tolerance)))
 
 
 def octave_of(pitch):
@@ -85,11 +91,12 @@ def share_by_octave(hits, pitches):
   if hits.shape != pitches.shape:
     raise ValueError('hits [N] and pitches [N] must match, got %s and %s' %
                      (hits.shape, pitches.shape))
+  octaves = pitches.astype(np.int64) // 12
   out = {}
-  for lo in sorted(set(12 * (int(p) // 12) for p in pitches)):
-    sel = (pitches >= lo) & (pitches < lo + 12)
-    out[octave_of(lo)] = {'share': float(hits[sel].mean()),
-                          'num_notes': int(sel.sum())}
+  for o in np.unique(octaves):  # sorted
+    sel = octaves == o
+    out[octave_of(12 * o)] = {'share': float(hits[sel].mean()),
+                              'num_notes': int(sel.sum())}
   return out
 
 
@@ -291,8 +298,8 @@ def midi_to_hz(midi):
   return 440.0 * 2.0 ** ((np.asarray(midi, np.float64) - 69.0) / 12.0)
 
 
-__all__ = ['softmax', 'pitch_accuracy', 'octave_of', 'share_by_octave',
-           'pitch_entropy', 'inception_score',
+__all__ = ['softmax', 'pitch_hits', 'pitch_accuracy', 'octave_of',
+           'share_by_octave', 'pitch_entropy', 'inception_score',
            'feature_statistics', 'frechet_distance',
            'frechet_distance_from_statistics', 'js_divergence', 'NDB',
            'ndb_from_counts', 'cents', 'midi_to_hz']

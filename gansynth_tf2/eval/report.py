@@ -164,7 +164,7 @@ def set_metrics(waves, pitches, classifier, reference, ndb, ndb_featurizer,
       'inception_score': metrics.inception_score(pred['probs']),
       'fid': metrics.frechet_distance(pred['features'], reference['features']),
       'pitch_accuracy_by_octave': metrics.share_by_octave(
-          np.argmax(pred['probs'], axis=1) == np.asarray(labels), pitches),
+          metrics.pitch_hits(pred['probs'], labels), pitches),
   }
   if ndb is not None:
     r = ndb.evaluate(ndb_featurizer(waves))
