@@ -74,11 +74,13 @@ def test_resume_is_exact_across_stage_boundaries(tmp_path):
                                                     for k in a)
   for k in a:
     if 'generator_ema' in k:
-      # The EMA's elementwise update may round differently by one float32 ulp
-      # between two traces (vectorized vs scalar loop paths, seen once in
-      # a full-suite run: 6e-7 on a few % of the elements); all the other
-      # variables, the raw networks and Adam included, are bit-exact.
-      np.testing.assert_allclose(a[k], b[k], rtol=0, atol=2e-6, err_msg=k)
+      # The EMA shadows alone have differed in two full-suite CI runs (6e-7
+      # on a few % of the elements; 2.3e-6 on 9 of the 2.6M of latent_conv),
+      # while the raw networks and Adam stayed bit-exact; not reproduced in
+      # isolation (10 straight/pieces pairs, bit-exact). Bound 1e-5: a resume
+      # that lost the EMA (re-copied from the generator) differs here by up
+      # to 3.8e-3 (median 8.7e-4 over latent_conv, measured).
+      np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-5, err_msg=k)
     else:
       np.testing.assert_array_equal(a[k], b[k], err_msg=k)
   info = model_io.read_info(pieces)
