@@ -34,11 +34,11 @@ not replay examples in the same order. Bit for bit when TensorFlow runs on
 one intra-op and one inter-op thread (tests/resume_scenario.py); with the
 default thread pools some float reductions can round differently from run to
 run, so two runs, resumed or not, may drift apart by rounding (seen: ~1e-6
-after a few steps, in 2 of 9 runs of the tiny resume test). Checkpoints are saved every
-save_checkpoint_num_images images, at the end of each stage and at the end;
-CheckpointManager writes the state file last and atomically, so a SIGKILL at
-any moment leaves the previous checkpoint loadable. SIGINT/SIGTERM save a
-checkpoint and stop. A non-finite loss stops training with
+after a few steps, in 2 of 9 runs of the tiny resume test). Checkpoints are
+saved every save_checkpoint_num_images images, at the end of each stage and at
+the end; CheckpointManager writes the state file last and atomically, so a
+SIGKILL at any moment leaves the previous checkpoint loadable. SIGINT/SIGTERM
+save a checkpoint and stop. A non-finite loss stops training with
 `TrainingDivergedError` without saving (the last good checkpoint stays).
 
 Data sources (config.dataset_name): everything `gansynth_tf2.data` reads

@@ -57,7 +57,7 @@ def test_resume_is_exact_across_stage_boundaries(tmp_path):
   proc = subprocess.run(
       [sys.executable, os.path.join(REPO, 'tests', 'resume_scenario.py'),
        str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=900,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'), check=False)
+      env=_env(), check=False)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
   with open(tmp_path / 'results.json') as f:
     results = json.load(f)
