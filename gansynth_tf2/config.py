@@ -92,6 +92,12 @@ EXTRA_DEFAULTS = {
     # classifier alone is trained on real notes only, and a generator can
     # satisfy it with features no pitch tracker hears.
     'discriminator_projection': False,
+    # Per-pitch frequency bias in the generator's top N blocks (ours; 0 = the
+    # original's generator): each adds a learned, zero-initialized profile
+    # E[pitch] [width, channels] after its conv1 (layers.PitchFrequencyBias),
+    # so the high-resolution blocks that draw the partials of low notes
+    # (a few bins apart) know the pitch directly.
+    'generator_pitch_bias_blocks': 0,
     'save_checkpoint_num_images': 10000,
     'seed': None,
     # Data pipeline (ours; see gansynth_tf2.data).
@@ -172,6 +178,12 @@ class Config:
     if not isinstance(v['discriminator_projection'], bool):
       raise ValueError('discriminator_projection must be true or false, got '
                        '%r' % (v['discriminator_projection'],))
+    n = v['generator_pitch_bias_blocks']
+    if (isinstance(n, bool) or not isinstance(n, int) or
+        not 0 <= n <= v['num_resolutions']):
+      raise ValueError('generator_pitch_bias_blocks must be an integer in '
+                       '[0, num_resolutions=%d], got %r' %
+                       (v['num_resolutions'], n))
     if v['max_pitch'] < v['min_pitch']:
       raise ValueError('max_pitch %d < min_pitch %d' %
                        (v['max_pitch'], v['min_pitch']))

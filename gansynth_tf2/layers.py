@@ -253,6 +253,35 @@ class PitchProjection(keras.layers.Layer):
     return tf.reduce_sum(x * e, axis=-1, keepdims=True)
 
 
+class PitchFrequencyBias(keras.layers.Layer):
+  """A per-pitch bias over the frequency axis of a feature map.
+
+  call(x [B, H, W, C], one_hot [B, P]) -> x + (one_hot @ E)[:, None] with
+  E [P, W, C]: for each pitch a learned frequency profile per channel, the
+  same at every time step (H). It lets a high-resolution generator block
+  place the partials of a pitch directly, where the latent path carries the
+  pitch only through a few channels. E starts at zero (the block is
+  unchanged at the start, so it can be added to a trained generator).
+  """
+
+  def __init__(self, num_pitches, width, channels, **kwargs):
+    super().__init__(**kwargs)
+    self.num_pitches = int(num_pitches)
+    self.width = int(width)
+    self.channels = int(channels)
+
+  def build(self, input_shape=None):
+    del input_shape
+    self.kernel = self.add_weight(
+        name='kernel', shape=(self.num_pitches, self.width, self.channels),
+        initializer='zeros')
+
+  def call(self, x, one_hot):
+    e = tf.einsum('bp,pwc->bwc', tf.cast(one_hot, x.dtype),
+                  tf.cast(self.kernel, x.dtype))
+    return x + e[:, None]
+
+
 class LatentToImage(keras.layers.Layer):
   """The generator's first conv: a 1x1 latent image, zero-padded to
   (2 sh - 1) x (2 sw - 1), convolved VALID with an sh x sw kernel.

@@ -145,7 +145,21 @@ class Generator(_Progressive):
       self.to_rgb.append(layers.EqualizedConv2D(
           c.num_channels, 1, slope=1.0, activation=act,
           name='block_%d_to_rgb' % b))
-    self._track_by_name(self.conv0, self.conv1, self.to_rgb)
+    # config.generator_pitch_bias_blocks: the top blocks add a per-pitch
+    # frequency profile after their conv1 (layers.PitchFrequencyBias).
+    self.pitch_bias = [None] * c.num_resolutions
+    for b in range(c.num_resolutions - c.generator_pitch_bias_blocks + 1,
+                   c.num_resolutions + 1):
+      self.pitch_bias[b - 1] = layers.PitchFrequencyBias(
+          c.num_pitches, c.block_resolution(b)[1], c.num_filters(b),
+          name='block_%d_pitch_bias' % b)
+    self._track_by_name(self.conv0, self.conv1, self.to_rgb, self.pitch_bias)
+
+  @property
+  def pitch_bias_weights(self):
+    """The variables of the per-pitch frequency biases (may be empty)."""
+    return [w for layer in self.pitch_bias if layer is not None
+            for w in layer.weights]
 
   def build_all(self, batch_size=1):
     """Creates every variable (all blocks) with a dummy call."""
@@ -172,11 +186,11 @@ class Generator(_Progressive):
                   axis=1)
     x = layers.pixel_norm(x)  # over latent + one-hot, as the original
     x = self.latent_conv(x)
-    x = self.conv1[0](x)
+    x = self._pitch_bias(1, self.conv1[0](x), one_hot)
     lods = [x]
     for b in range(2, last + 1):  # blocks above `last` have weight 0
       x = self.conv0[b - 1](x)
-      x = self.conv1[b - 1](x)
+      x = self._pitch_bias(b, self.conv1[b - 1](x), one_hot)
       lods.append(x)
     out = None
     for b in range(1, last + 1):
@@ -188,6 +202,11 @@ class Generator(_Progressive):
         rgb = rgb * alphas[b - 1]
       out = rgb if out is None else out + rgb
     return out
+
+
+  def _pitch_bias(self, b, x, one_hot):
+    layer = self.pitch_bias[b - 1]
+    return x if layer is None else layer(x, one_hot)
 
 
 class Discriminator(_Progressive):

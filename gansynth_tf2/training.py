@@ -74,7 +74,8 @@ ARCHITECTURE_KEYS = (
     'kernel_size', 'start_height', 'start_width', 'scale_mode', 'scale_base',
     'num_resolutions', 'simple_arch', 'to_rgb_activation', 'fmap_base',
     'fmap_decay', 'fmap_max', 'min_pitch', 'max_pitch', 'overlap',
-    'mel_downscale', 'g_fn', 'd_fn', 'discriminator_projection')
+    'mel_downscale', 'g_fn', 'd_fn', 'discriminator_projection',
+    'generator_pitch_bias_blocks')
 
 
 class TrainingError(ValueError):
@@ -493,12 +494,18 @@ class Trainer:
                                   load_discriminator=True)
     except ValueError as e:
       raise TrainingError('--init_from %s: %s' % (model_dir, e)) from None
-    # Adding a (zero-initialized) projection to the discriminator is allowed.
+    # Adding zero-initialized layers is allowed: the discriminator's pitch
+    # projection, the generator's per-pitch frequency biases (more blocks).
     adds_projection = (self.config.discriminator_projection and
                        not m['config'].discriminator_projection)
+    src_bias = int(m['config'].generator_pitch_bias_blocks)
+    adds_bias = int(self.config.generator_pitch_bias_blocks) > src_bias
+    allowed = {'discriminator_projection'} if adds_projection else set()
+    if adds_bias:
+      allowed.add('generator_pitch_bias_blocks')
     diff = [d for d in architecture_diff(m['config'].to_dict(),
                                          self.config.to_dict())
-            if not (adds_projection and d[0] == 'discriminator_projection')]
+            if d[0] not in allowed]
     if diff:
       raise TrainingError('--init_from %s has another architecture: %s' % (
           model_dir, ', '.join('%s=%r (this config: %r)' % d for d in diff)))
@@ -507,10 +514,18 @@ class Trainer:
              (self.gan.discriminator, m['discriminator']))
     d = self.gan.discriminator
     added = d.projection.weights if adds_projection else []
+    n = self.config.num_resolutions
+
+    def new_biases(g):  # the blocks below the source's biased ones
+      return [w for b, layer in enumerate(g.pitch_bias, 1)
+              if layer is not None and b <= n - src_bias
+              for w in layer.weights]
+
     try:
       for dst, src in pairs:
+        keep = added if dst is d else new_biases(dst)
         networks.copy_weights(src, dst, '--init_from %s' % model_dir,
-                              keep=added if dst is d else ())
+                              keep=keep)
     except ValueError as e:
       raise TrainingError(str(e)) from None
     images = int(m['info'].get('images_seen', 0))
@@ -521,6 +536,11 @@ class Trainer:
     if added:
       self._log('[gansynth-train] %s: the discriminator\'s pitch projection '
                 'is new and starts at zero' % model_dir)
+    if adds_bias:
+      self._log('[gansynth-train] %s: the generator\'s per-pitch frequency '
+                'biases of the top %d blocks are new and start at zero' % (
+                    model_dir, self.config.generator_pitch_bias_blocks -
+                    src_bias))
 
   def _info(self, num_blocks, complete):
     return {'format': model_io.FORMAT, 'num_blocks': int(num_blocks),

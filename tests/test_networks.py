@@ -327,3 +327,43 @@ def test_copy_weights_copies_and_refuses_other_architectures():
     networks.copy_weights(a, small, 'test copy')
   with pytest.raises(ValueError, match='variables'):
     networks.copy_weights(a, networks.Discriminator(cfg).build_all(), 'x')
+
+
+def test_pitch_frequency_bias_adds_a_per_pitch_profile_over_frequency():
+  """generator_pitch_bias_blocks: block b's features gain E[pitch] [W, C],
+  the same at every time step; a different pitch gets its own profile."""
+  layer = layers.PitchFrequencyBias(5, 8, 3)
+  layer.build()
+  kernel = np.random.RandomState(0).randn(5, 8, 3).astype(np.float32)
+  layer.kernel.assign(kernel)
+  x = tf.random.stateless_normal([2, 4, 8, 3], seed=[3, 4])
+  out = layer(x, tf.one_hot([1, 4], 5)).numpy()
+  np.testing.assert_allclose(out[0] - x[0].numpy(),
+                             np.broadcast_to(kernel[1], (4, 8, 3)), atol=1e-6)
+  np.testing.assert_allclose(out[1] - x[1].numpy(),
+                             np.broadcast_to(kernel[4], (4, 8, 3)), atol=1e-6)
+  cfg = config_lib.load_config('tiny')
+  g = networks.Generator(cfg.copy(generator_pitch_bias_blocks=2)).build_all()
+  names = [w.path.split('/')[-2] for w in g.pitch_bias_weights]
+  n = cfg.num_resolutions
+  assert names == ['block_%d_pitch_bias' % b for b in (n - 1, n)]
+  for b, w in zip((n - 1, n), g.pitch_bias_weights):
+    assert tuple(w.shape) == (cfg.num_pitches, cfg.block_resolution(b)[1],
+                              cfg.num_filters(b))
+  # Zero at the start: the same output as the generator without them.
+  plain = networks.Generator(cfg).build_all()
+  networks.copy_weights(plain, g, keep=g.pitch_bias_weights)
+  z = tf.random.stateless_normal([2, cfg.latent_vector_size], seed=[5, 6])
+  y = tf.one_hot([2, 9], cfg.num_pitches)
+  np.testing.assert_array_equal(g((z, y)).numpy(), plain((z, y)).numpy())
+  # The top block's bias moves the output only at the frequencies it holds.
+  top = g.pitch_bias_weights[-1]
+  k = np.zeros(top.shape, np.float32)
+  k[9, 3, :] = 1.0
+  top.assign(k)
+  diff = np.abs(g((z, y)).numpy() - plain((z, y)).numpy())
+  assert diff[0].max() == 0.0  # pitch index 2: untouched
+  assert diff[1].max() > 0 and diff[1][:, 3].min() > 0
+  assert diff[1][:, :2].max() == 0.0 and diff[1][:, 5:].max() == 0.0
+  with pytest.raises(ValueError, match='generator_pitch_bias_blocks'):
+    cfg.copy(generator_pitch_bias_blocks=n + 1).validate()

@@ -425,6 +425,21 @@ def test_init_from_a_packaged_model_continues_its_weights(tmp_path):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
   t.train(stop_after_images=24)
   assert np.all(np.isfinite(proj.numpy())) and np.any(proj.numpy())
+  # So may a generator with per-pitch frequency biases: same output at the
+  # start (the biases are zero), and the biases then learn.
+  t = training.Trainer(cfg.copy(generator_pitch_bias_blocks=2),
+                       str(tmp_path / 'sixth'), strategy='default',
+                       summaries=False, log=_quiet, init_from=packaged)
+  for mine, theirs in ((t.gan.generator, m['generator']),
+                       (t.gan.generator_ema, m['generator_ema'])):
+    bias = mine.pitch_bias_weights
+    assert len(bias) == 2 and not any(np.any(w.numpy()) for w in bias)
+    z = tf.random.stateless_normal([2, cfg.latent_vector_size], seed=[1, 2])
+    y = tf.one_hot([0, cfg.num_pitches - 1], cfg.num_pitches)
+    np.testing.assert_array_equal(mine((z, y)).numpy(),
+                                  theirs((z, y)).numpy())
+  t.train(stop_after_images=24)
+  assert all(np.any(w.numpy()) for w in t.gan.generator.pitch_bias_weights)
 
 
 def test_resume_takes_learning_rates_from_the_config(tmp_path):
