@@ -98,6 +98,10 @@ EXTRA_DEFAULTS = {
     # so the high-resolution blocks that draw the partials of low notes
     # (a few bins apart) know the pitch directly.
     'generator_pitch_bias_blocks': 0,
+    # E = kernel * this: the rate at which the biases move relative to the
+    # other weights (Adam); stored kernels are read with it, so keep it when
+    # resuming.
+    'generator_pitch_bias_lr_multiplier': 1.0,
     'save_checkpoint_num_images': 10000,
     'seed': None,
     # Data pipeline (ours; see gansynth_tf2.data).
@@ -184,6 +188,10 @@ class Config:
       raise ValueError('generator_pitch_bias_blocks must be an integer in '
                        '[0, num_resolutions=%d], got %r' %
                        (v['num_resolutions'], n))
+    m = v['generator_pitch_bias_lr_multiplier']
+    if isinstance(m, bool) or not isinstance(m, (int, float)) or not m > 0:
+      raise ValueError('generator_pitch_bias_lr_multiplier must be a number '
+                       '> 0, got %r' % (m,))
     if v['max_pitch'] < v['min_pitch']:
       raise ValueError('max_pitch %d < min_pitch %d' %
                        (v['max_pitch'], v['min_pitch']))

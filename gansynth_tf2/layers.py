@@ -262,13 +262,17 @@ class PitchFrequencyBias(keras.layers.Layer):
   place the partials of a pitch directly, where the latent path carries the
   pitch only through a few channels. E starts at zero (the block is
   unchanged at the start, so it can be added to a trained generator).
+  E = kernel * lr_multiplier: with Adam, the multiplier scales the rate at
+  which E moves (as the runtime he-scale of the equalized layers does).
   """
 
-  def __init__(self, num_pitches, width, channels, **kwargs):
+  def __init__(self, num_pitches, width, channels, lr_multiplier=1.0,
+               **kwargs):
     super().__init__(**kwargs)
     self.num_pitches = int(num_pitches)
     self.width = int(width)
     self.channels = int(channels)
+    self.lr_multiplier = float(lr_multiplier)
 
   def build(self, input_shape=None):
     del input_shape
@@ -277,8 +281,11 @@ class PitchFrequencyBias(keras.layers.Layer):
         initializer='zeros')
 
   def call(self, x, one_hot):
+    kernel = self.kernel
+    if self.lr_multiplier != 1.0:
+      kernel = kernel * self.lr_multiplier
     e = tf.einsum('bp,pwc->bwc', tf.cast(one_hot, x.dtype),
-                  tf.cast(self.kernel, x.dtype))
+                  tf.cast(kernel, x.dtype))
     return x + e[:, None]
 
 

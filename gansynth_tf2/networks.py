@@ -152,6 +152,7 @@ class Generator(_Progressive):
                    c.num_resolutions + 1):
       self.pitch_bias[b - 1] = layers.PitchFrequencyBias(
           c.num_pitches, c.block_resolution(b)[1], c.num_filters(b),
+          lr_multiplier=c.generator_pitch_bias_lr_multiplier,
           name='block_%d_pitch_bias' % b)
     self._track_by_name(self.conv0, self.conv1, self.to_rgb, self.pitch_bias)
 

@@ -75,7 +75,7 @@ ARCHITECTURE_KEYS = (
     'num_resolutions', 'simple_arch', 'to_rgb_activation', 'fmap_base',
     'fmap_decay', 'fmap_max', 'min_pitch', 'max_pitch', 'overlap',
     'mel_downscale', 'g_fn', 'd_fn', 'discriminator_projection',
-    'generator_pitch_bias_blocks')
+    'generator_pitch_bias_blocks', 'generator_pitch_bias_lr_multiplier')
 
 
 class TrainingError(ValueError):
@@ -503,6 +503,8 @@ class Trainer:
     allowed = {'discriminator_projection'} if adds_projection else set()
     if adds_bias:
       allowed.add('generator_pitch_bias_blocks')
+      if src_bias == 0:  # no stored biases: any multiplier
+        allowed.add('generator_pitch_bias_lr_multiplier')
     diff = [d for d in architecture_diff(m['config'].to_dict(),
                                          self.config.to_dict())
             if d[0] not in allowed]

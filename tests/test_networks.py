@@ -367,3 +367,11 @@ def test_pitch_frequency_bias_adds_a_per_pitch_profile_over_frequency():
   assert diff[1][:, :2].max() == 0.0 and diff[1][:, 5:].max() == 0.0
   with pytest.raises(ValueError, match='generator_pitch_bias_blocks'):
     cfg.copy(generator_pitch_bias_blocks=n + 1).validate()
+  # lr_multiplier: E = kernel * multiplier (so Adam moves E that much slower).
+  slow = layers.PitchFrequencyBias(5, 8, 3, lr_multiplier=0.1)
+  slow.build()
+  slow.kernel.assign(kernel)
+  np.testing.assert_allclose(slow(x, tf.one_hot([1, 4], 5)).numpy() - x.numpy(),
+                             0.1 * (out - x.numpy()), atol=1e-6)
+  with pytest.raises(ValueError, match='generator_pitch_bias_lr_multiplier'):
+    cfg.copy(generator_pitch_bias_lr_multiplier=0.0).validate()
