@@ -204,7 +204,6 @@ class Generator(_Progressive):
       out = rgb if out is None else out + rgb
     return out
 
-
   def _pitch_bias(self, b, x, one_hot):
     layer = self.pitch_bias[b - 1]
     return x if layer is None else layer(x, one_hot)
