@@ -69,9 +69,9 @@ def test_shipped_model_pitch_by_an_independent_tracker(synth):
 
   MODEL_CARD.md: 0.734 of 244 notes within 50 cents (0.734 / 0.738 / 0.730 /
   0.779 with seeds 7 / 1 / 2026 / 99; bar 0.70; the previous shipped models
-  0.664, 0.656, 0.590, 0.340, 0.262, 0.127). The floor catches a model or pipeline that has lost its
-  pitch (e.g. the 384,456-image checkpoint, or labels shifted by one), not
-  the bar itself.
+  0.664, 0.656, 0.590, 0.340, 0.262, 0.127). The floor catches a model or
+  pipeline that has lost its pitch (e.g. the 384,456-image checkpoint, or
+  labels shifted by one), not the bar itself.
   """
   from gansynth_tf2.eval import f0  # pylint: disable=g-import-not-at-top
   pitches = np.arange(24, 85)
