@@ -516,11 +516,10 @@ class Trainer:
              (self.gan.discriminator, m['discriminator']))
     d = self.gan.discriminator
     added = d.projection.weights if adds_projection else []
-    n = self.config.num_resolutions
+    below = self.config.num_resolutions - src_bias
 
     def new_biases(g):  # the blocks below the source's biased ones
-      return [w for b, layer in enumerate(g.pitch_bias, 1)
-              if layer is not None and b <= n - src_bias
+      return [w for layer in g.pitch_bias[:below] if layer is not None
               for w in layer.weights]
 
     try:
