@@ -5,6 +5,11 @@ import os
 os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
+# The package's environment defaults (oneDNN kernels on every x86 CPU, see
+# gansynth_tf2/__init__.py) before any test module imports tensorflow, so the
+# tests run the kernels a user's CLI run gets.
+import gansynth_tf2  # pylint: disable=g-import-not-at-top,unused-import,wrong-import-position
+
 import numpy as np  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top
 

