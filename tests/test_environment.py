@@ -1,8 +1,11 @@
 """The package's TensorFlow environment defaults, in a fresh interpreter."""
 
 import os
+import platform
 import subprocess
 import sys
+
+import pytest
 
 _PROBE = ('import gansynth_tf2, tensorflow; '
           'from tensorflow.python.util import _pywrap_util_port as p; '
@@ -19,6 +22,10 @@ def _onednn_in_subprocess(value):
   return out.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.skipif(
+    not sys.platform.startswith('linux') or
+    platform.machine().lower() not in ('x86_64', 'amd64'),
+    reason='TF pip wheels have oneDNN kernels on x86-64 Linux only')
 def test_importing_the_package_first_turns_onednn_on_unless_told_not_to():
   # TF leaves oneDNN off on AVX2-only CPUs (Eigen convolutions, ~1.4x slower
   # generation there); the package turns it on, an explicit 0 still wins.
