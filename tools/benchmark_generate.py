@@ -348,7 +348,9 @@ def run_core(argv_extra):
 
 
 def _onednn_enabled():
-  """Whether TF runs its oneDNN kernels in this process."""
+  """Whether TF runs its oneDNN kernels in this process (TF's Python-side
+  flag: it reads TF_ENABLE_ONEDNN_OPTS apart from the core, which is right
+  here because this script imports gansynth_tf2 before tensorflow)."""
   from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-import-not-at-top
   return bool(_pywrap_util_port.IsMklEnabled())
 
