@@ -153,6 +153,10 @@ class ExportModule(tf.Module):
         tf.debugging.assert_equal(
             tf.shape(latents)[0], tf.shape(pitches)[0],
             message='latents and pitches must have the same batch size'),
+        # A loaded signature does not enforce its declared latent width.
+        tf.debugging.assert_equal(
+            tf.shape(latents)[1], self.latent_size,
+            message='latents must be [N, %d]' % self.latent_size),
     ]
     with tf.control_dependencies(checks):
       latents = tf.debugging.assert_all_finite(latents,
@@ -294,19 +298,23 @@ def verify_export(export_dir, module_factory, reference, probe_latents,
   return figures
 
 
-def export_saved_model(model, output_dir, vocoder='phase',
-                       griffin_lim_iters=64, jit_compile=False, bfloat16=False,
-                       verify=True):
+def export_saved_model(model, output_dir, vocoder=None,
+                       griffin_lim_iters=None, jit_compile=False,
+                       bfloat16=None, verify=True):
   """Writes an end-to-end SavedModel of `model` to `output_dir`.
 
   Args:
     model: a native model dir, a Magenta checkpoint dir (path), or a
       `synth.Synth`.
-    output_dir: SavedModel dir to write (replaced atomically).
-    vocoder: 'phase' or 'griffin_lim'.
-    griffin_lim_iters: iterations of the Griffin-Lim vocoder.
+    output_dir: SavedModel dir to write (replaced atomically when it is an
+      earlier SavedModel or an empty folder; any other folder, or one that
+      holds the model, is refused).
+    vocoder: 'phase' or 'griffin_lim'; default: the Synth's, else 'phase'.
+    griffin_lim_iters: iterations of the Griffin-Lim vocoder; default: the
+      Synth's, else 64.
     jit_compile: XLA-compile the graph functions.
-    bfloat16: opt-in bfloat16 network (approximate; inversion stays float32).
+    bfloat16: opt-in bfloat16 network (approximate; inversion stays float32);
+      default: the Synth's, else False.
     verify: reload and compare (see `verify_export`).
 
   Returns:
@@ -315,13 +323,29 @@ def export_saved_model(model, output_dir, vocoder='phase',
   from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
   if isinstance(model, synth_lib.Synth):
     config, generator, source = model.config, model.generator, model.source
+    graph_of_synth = model.graph
+  elif isinstance(model, synth_lib.SynthBase):
+    raise ValueError('%s is already an exported SavedModel; export from a '
+                     'native model dir or an original checkpoint dir' %
+                     model.source)
   else:
     path = os.fspath(model)
     if os.path.isfile(os.path.join(path, 'saved_model.pb')):
       raise ValueError('%s is already an exported SavedModel; export from a '
                        'native model dir or an original checkpoint dir' % path)
+    # Refused before the (slow) load; atomic_dir checks again.
+    io_util.check_output_dir(output_dir, 'saved_model.pb', protect=[path])
     s = synth_lib.load(path)
     config, generator, source = s.config, s.generator, path
+    graph_of_synth = None
+  if vocoder is None:
+    vocoder = graph_of_synth.vocoder if graph_of_synth else 'phase'
+  if griffin_lim_iters is None:
+    griffin_lim_iters = (graph_of_synth.griffin_lim_iters if graph_of_synth
+                         else 64)
+  if bfloat16 is None:
+    bfloat16 = graph_of_synth.bfloat16 if graph_of_synth else False
+  protect = [source] if source and os.path.exists(source) else []
   graph = synth_lib.GenerationGraph(config, generator, vocoder,
                                     griffin_lim_iters, bfloat16)
   module = ExportModule(graph, jit_compile)
@@ -345,7 +369,7 @@ def export_saved_model(model, output_dir, vocoder='phase',
   meta = module.metadata_dict()
   info = {'output_dir': os.path.abspath(output_dir), 'source': source,
           'signatures': list(SIGNATURES), 'metadata': meta}
-  with io_util.atomic_dir(output_dir) as tmp:
+  with io_util.atomic_dir(output_dir, 'saved_model.pb', protect) as tmp:
     tf.saved_model.save(module, tmp, signatures=module.signatures())
     if verify:
       info['verification'] = verify_export(

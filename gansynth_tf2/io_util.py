@@ -44,9 +44,36 @@ def atomic_write_bytes(path, data):
       os.fsync(f.fileno())
 
 
+def check_output_dir(path, marker, protect=()):
+  """Raises ValueError unless a new output dir may be written at `path`.
+
+  An existing `path` may be replaced only when it is an empty folder or holds
+  `marker`, a file every output of this kind has (an earlier output;
+  `marker=None`: the caller decided), and never when it is or holds one of
+  the `protect` paths (the inputs).
+  """
+  real = os.path.realpath(os.fspath(path))
+  for p in protect:
+    p = os.path.realpath(os.fspath(p))
+    if os.path.commonpath([real, p]) == real:
+      raise ValueError('output %s %s the input %s: choose another output '
+                       'folder' % (path, 'is' if p == real else 'holds', p))
+  if os.path.lexists(real) and not os.path.isdir(real):
+    raise ValueError('output %s exists and is not a folder' % path)
+  if (marker and os.path.isdir(real) and os.listdir(real) and
+      not os.path.exists(os.path.join(real, marker))):
+    raise ValueError('output %s is a non-empty folder without %s (not an '
+                     'earlier output of this kind): refusing to replace it; '
+                     'choose a new or empty folder' % (path, marker))
+
+
 @contextlib.contextmanager
-def atomic_dir(path):
-  """Yields a temp folder next to `path`; replaces `path` with it on success."""
+def atomic_dir(path, marker, protect=()):
+  """Yields a temp folder next to `path`; replaces `path` with it on success.
+
+  `check_output_dir(path, marker, protect)` runs first.
+  """
+  check_output_dir(path, marker, protect)
   path = os.path.abspath(os.fspath(path))
   parent = os.path.dirname(path)
   os.makedirs(parent, exist_ok=True)

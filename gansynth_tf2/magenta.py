@@ -268,5 +268,6 @@ def convert(magenta_dir, output_dir):
       extra_info={'converted_from': os.path.abspath(magenta_dir),
                   'magenta_checkpoint': os.path.basename(m['checkpoint']),
                   'magenta_stage_id': m['stage_id'],
-                  'train_time_s': m['train_time']})
+                  'train_time_s': m['train_time']},
+      protect=[magenta_dir])
   return m

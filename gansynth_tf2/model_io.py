@@ -41,8 +41,16 @@ def latest_checkpoint(path):
 
 def save_model_dir(path, config, generator_ema, generator=None,
                    discriminator=None, num_blocks=None, progress=None,
-                   images_seen=0, extra_info=None):
-  """Writes a native model dir atomically (a crash leaves the old one)."""
+                   images_seen=0, extra_info=None, protect=()):
+  """Writes a native model dir atomically (a crash leaves the old one).
+
+  `path` may replace an earlier model dir or an empty folder, never another
+  folder or one that is or holds a `protect` path (the inputs).
+  """
+  if os.path.isdir(os.path.join(path, 'checkpoints')):
+    raise ValueError('output %s is a training run (it has checkpoints/): '
+                     'refusing to replace it; choose a new or empty folder'
+                     % path)
   num_blocks = int(num_blocks or generator_ema.num_blocks)
   progress = float(generator_ema.progress.numpy() if progress is None
                    else progress)
@@ -56,7 +64,7 @@ def save_model_dir(path, config, generator_ema, generator=None,
           'has_generator': generator is not None,
           'has_discriminator': discriminator is not None}
   info.update(extra_info or {})
-  with io_util.atomic_dir(path) as tmp:
+  with io_util.atomic_dir(path, MODEL_JSON, protect) as tmp:
     with open(os.path.join(tmp, EXPERIMENT_JSON), 'w') as f:
       json.dump(config.to_dict(), f, indent=1)
     with open(os.path.join(tmp, MODEL_JSON), 'w') as f:

@@ -467,13 +467,22 @@ def load(path=None, batch_size=8, **kwargs):
                  **kwargs)
   if os.path.isfile(os.path.join(path, 'saved_model.pb')):
     from gansynth_tf2 import export  # pylint: disable=g-import-not-at-top
-    bad = sorted(k for k, v in kwargs.items() if v not in (None, False) and
-                 not (k == 'vocoder' and v == 'phase'))
+    s = export.SavedModelSynth(path, batch_size=batch_size)
+    # Its inversion and precision are baked in: options may only repeat them.
+    m = s.metadata
+    baked = {'vocoder': s.vocoder, 'jit_compile': bool(m.get('xla', False)),
+             'bfloat16': bool(m.get('bfloat16', False))}
+    if s.vocoder == 'griffin_lim':
+      baked['griffin_lim_iters'] = int(m.get('griffin_lim_iters', 0))
+    bad = ['%s=%r (export: %s)' % (k, v, baked.get(k, 'n/a'))
+           for k, v in sorted(kwargs.items())
+           if v not in (None, False) and baked.get(k) != v and
+           not (k == 'griffin_lim_iters' and s.vocoder != 'griffin_lim')]
     if bad:
       raise ValueError('%s is an exported SavedModel: its inversion is fixed '
-                       'at export time; options %s do not apply (re-export '
-                       'with gansynth-export instead)' % (path, bad))
-    return export.SavedModelSynth(path, batch_size=batch_size)
+                       'at export time; %s differ (re-export with '
+                       'gansynth-export instead)' % (path, ', '.join(bad)))
+    return s
   if magenta.is_magenta_dir(path) or os.path.isfile(
       os.path.join(path, 'experiment.json')):
     m = magenta.load_magenta_checkpoint(path, load_discriminator=False)

@@ -99,6 +99,9 @@ def test_pitches_validated_in_graph(saved_model_dir):
       fn(latents=z, pitches=tf.constant(bad, tf.int32))
   with pytest.raises(tf.errors.InvalidArgumentError, match='same batch'):
     fn(latents=z, pitches=tf.constant([60], tf.int32))
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'latents must be \[N, 256\]'):
+    fn(latents=tf.zeros([2, 255]), pitches=tf.constant([60, 61], tf.int32))
   with pytest.raises(ValueError, match='outside the model'):
     synth_lib.load(saved_model_dir).generate([90])
 
@@ -188,11 +191,21 @@ def test_griffin_lim_vocoder_matches_generated_magnitude(tiny_model_dir,
                                                          tiny_synth, probe,
                                                          tmp_path):
   out = str(tmp_path / 'gl_savedmodel')
-  info = export.export_saved_model(tiny_model_dir, out, vocoder='griffin_lim',
-                                   griffin_lim_iters=16)
+  # From a Synth: the export takes its vocoder and iterations.
+  gl_synth = synth_lib.load(tiny_model_dir, vocoder='griffin_lim',
+                            griffin_lim_iters=16)
+  info = export.export_saved_model(gl_synth, out)
   assert info['metadata']['vocoder'] == 'griffin_lim'
+  assert info['metadata']['griffin_lim_iters'] == 16
   assert max(info['verification'].values()) <= 1e-3
   sm = synth_lib.load(out)
+  # Loading options may repeat what is baked in, never contradict it.
+  assert synth_lib.load(out, vocoder='griffin_lim',
+                        griffin_lim_iters=16).vocoder == 'griffin_lim'
+  for bad in ({'vocoder': 'phase'}, {'griffin_lim_iters': 8},
+              {'bfloat16': True}):
+    with pytest.raises(ValueError, match='differ'):
+      synth_lib.load(out, **bad)
   z, p = probe
   transform = tiny_synth.transform
   specs = tiny_synth.generate_specgrams(p, z)
@@ -229,6 +242,28 @@ def test_failed_export_leaves_nothing(tiny_model_dir, tmp_path, monkeypatch):
     export.export_saved_model(tiny_model_dir, str(out))
   assert not out.exists()
   assert not [p for p in os.listdir(tmp_path) if p.startswith('.broken')]
+
+
+def test_export_never_replaces_its_model_or_a_foreign_folder(tiny_model_dir,
+                                                            tmp_path):
+  model = tmp_path / 'model'
+  subprocess.run(['cp', '-r', tiny_model_dir, str(model)], check=True)
+  foreign = tmp_path / 'notes'
+  foreign.mkdir()
+  (foreign / 'mine.txt').write_text('keep me')
+  before = sorted(os.listdir(model))
+  for out, msg in ((model, 'is the input'), (tmp_path, 'holds the input'),
+                   (foreign, 'without saved_model.pb')):
+    with pytest.raises(ValueError, match=msg):
+      export.export_saved_model(str(model), str(out))
+  with pytest.raises(ValueError, match='holds the input'):
+    export.export_saved_model(synth_lib.load(str(model)), str(tmp_path))
+  r = run_cli(['gansynth-export', '--model=%s' % model,
+               '--output_dir=%s' % model])
+  assert r.returncode == 1 and 'is the input' in r.stderr
+  assert sorted(os.listdir(model)) == before
+  assert (foreign / 'mine.txt').read_text() == 'keep me'
+  assert sorted(os.listdir(tmp_path)) == ['model', 'notes']
 
 
 def test_export_cli_errors(tmp_path, saved_model_dir):

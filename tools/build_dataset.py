@@ -20,6 +20,8 @@ import sys
 from absl import app
 from absl import flags
 
+from gansynth_tools import cli_errors
+
 _SOUNDFONT = flags.DEFINE_string('soundfont', None, '.sf2/.sf3 to render.')
 _AUDIO_FOLDER = flags.DEFINE_string(
     'audio_folder', None, 'Folder of WAV/FLAC/OGG files (+ manifest.csv/json '
@@ -130,6 +132,7 @@ def main(argv):
 
 
 def run():
+  cli_errors.exit_on_sigterm()
   app.run(main)
 
 

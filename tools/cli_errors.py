@@ -1,6 +1,13 @@
-"""One-line error exit shared by the CLIs."""
+"""One-line error exit and signal handling shared by the CLIs."""
 
+import signal
 import sys
+
+
+def exit_on_sigterm():
+  """SIGTERM (schedulers, `timeout`, `kill`) -> SystemExit(143), so the temp
+  files and folders of interrupted atomic writes are removed, as on Ctrl-C."""
+  signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def fail(prog, e):

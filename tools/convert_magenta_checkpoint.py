@@ -14,6 +14,8 @@ import sys
 from absl import app
 from absl import flags
 
+from gansynth_tools import cli_errors
+
 _CKPT = flags.DEFINE_string('magenta_ckpt_dir', None,
                             'Original checkpoint dir (experiment.json + '
                             'stage_000NN/).')
@@ -49,6 +51,7 @@ def main(argv):
 
 
 def run():
+  cli_errors.exit_on_sigterm()
   app.run(main)
 
 

@@ -25,6 +25,8 @@ import sys
 from absl import app
 from absl import flags
 
+from gansynth_tools import cli_errors
+
 _MODEL = flags.DEFINE_string('model', None, 'Model (native dir, SavedModel or '
                              'Magenta dir); default: the shipped model.')
 _REAL = flags.DEFINE_string('real_data', None, 'NSynth-format TFRecords of '
@@ -87,6 +89,7 @@ def main(argv):
 
 
 def run():
+  cli_errors.exit_on_sigterm()
   app.run(main)
 
 

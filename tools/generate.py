@@ -26,6 +26,7 @@ import time
 from absl import app
 from absl import flags
 
+from gansynth_tools import cli_errors
 from gansynth_tools.cli_errors import fail
 from absl import logging
 
@@ -279,6 +280,7 @@ def main(argv):
 
 
 def run():
+  cli_errors.exit_on_sigterm()
   app.run(main)
 
 

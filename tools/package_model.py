@@ -13,6 +13,8 @@ import sys
 from absl import app
 from absl import flags
 
+from gansynth_tools import cli_errors
+
 _ROOT = flags.DEFINE_string('train_root_dir', None, 'Training run dir.')
 _OUT = flags.DEFINE_string('output_dir', None, 'Native model dir to write.')
 _WITH_D = flags.DEFINE_bool('with_discriminator', True,
@@ -33,17 +35,23 @@ def main(argv):
     print('package_model: error: %s' % e, file=sys.stderr)
     sys.exit(1)
   info = m['info']
-  model_io.save_model_dir(
-      _OUT.value, m['config'], m['generator_ema'],
-      generator=m.get('generator'), discriminator=m.get('discriminator'),
-      num_blocks=m['num_blocks'], progress=m['progress'],
-      images_seen=info.get('images_seen', 0),
-      extra_info={'packaged_from_checkpoint': m['checkpoint']})
+  try:
+    model_io.save_model_dir(
+        _OUT.value, m['config'], m['generator_ema'],
+        generator=m.get('generator'), discriminator=m.get('discriminator'),
+        num_blocks=m['num_blocks'], progress=m['progress'],
+        images_seen=info.get('images_seen', 0),
+        extra_info={'packaged_from_checkpoint': m['checkpoint']},
+        protect=[_ROOT.value])
+  except ValueError as e:
+    print('package_model: error: %s' % e, file=sys.stderr)
+    sys.exit(1)
   print('Wrote %s (%d blocks, progress %.2f, %d images seen)' % (
       _OUT.value, m['num_blocks'], m['progress'], info.get('images_seen', 0)))
 
 
 def run():
+  cli_errors.exit_on_sigterm()
   app.run(main)
 
 

@@ -21,6 +21,8 @@ import time
 from absl import app
 from absl import flags
 
+from gansynth_tools import cli_errors
+
 _TRAIN = flags.DEFINE_string('train_data', None, 'NSynth-format TFRecords '
                              '(glob, comma list, file or folder).')
 _EVAL = flags.DEFINE_string('eval_data', None, 'Held-out TFRecords (default: '
@@ -138,6 +140,7 @@ def main(argv):
 
 
 def run():
+  cli_errors.exit_on_sigterm()
   app.run(main)
 
 

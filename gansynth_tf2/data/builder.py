@@ -260,7 +260,7 @@ def build_from_soundfont(soundfont, output_dir, programs=None, pitches=None,
              'rescaled': 0, 'instruments': {}}
   pool = None
   try:
-    with io_util.atomic_dir(output_dir) as tmp:
+    with io_util.atomic_dir(output_dir, None, protect=[soundfont]) as tmp:
       out = _Output(tmp, expected, examples_per_shard, compression)
       if num_workers > 1:
         ctx = multiprocessing.get_context('spawn')
@@ -374,7 +374,7 @@ def build_from_audio_folder(folder, output_dir, sample_rate=16000,
              'unreadable': 0, 'rescaled': 0}
   bar = _progress(len(entries), 'converting') if progress else None
   try:
-    with io_util.atomic_dir(output_dir) as tmp:
+    with io_util.atomic_dir(output_dir, None, protect=[folder]) as tmp:
       out = _Output(tmp, expected, examples_per_shard, compression)
       kept = 0
       for note, e in enumerate(entries):

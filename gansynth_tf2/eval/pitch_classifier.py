@@ -217,7 +217,7 @@ class PitchClassifier:
 
   def save(self, path):
     """Writes the classifier dir atomically (a crash leaves the old one)."""
-    with io_util.atomic_dir(path) as tmp:
+    with io_util.atomic_dir(path, PARAMS_JSON) as tmp:
       self.network.save_weights(os.path.join(tmp, WEIGHTS_FILE))
       with open(os.path.join(tmp, PARAMS_JSON), 'w') as f:
         json.dump({'format': FORMAT, 'params': self.params, 'info': self.info},
