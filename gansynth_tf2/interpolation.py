@@ -17,6 +17,7 @@ circle and raise.
 import numpy as np
 
 METHODS = ('slerp', 'lerp')
+MIN_SECS_PER_INSTRUMENT = 0.01  # anchor_times: shortest spacing of anchors
 
 
 def lerp(a, b, t):
@@ -135,10 +136,22 @@ def interpolate_at(anchors, anchor_times, times, method='slerp'):
 
 
 def anchor_times(total_seconds, secs_per_instrument):
-  """Evenly spaced anchor times covering [0, total_seconds], >= 2 of them."""
-  if secs_per_instrument <= 0:
-    raise ValueError('secs_per_instrument must be > 0, got %r' %
-                     secs_per_instrument)
+  """Evenly spaced anchor times covering [0, total_seconds], >= 2 of them.
+
+  Raises:
+    ValueError: secs_per_instrument not finite and >= 0.01, or total_seconds
+      not finite.
+  """
+  try:
+    spi = float(secs_per_instrument)
+  except (TypeError, ValueError):
+    spi = float('nan')
+  if not (np.isfinite(spi) and spi >= MIN_SECS_PER_INSTRUMENT):
+    raise ValueError('secs_per_instrument must be a finite number of seconds '
+                     '>= %g, got %r' % (MIN_SECS_PER_INSTRUMENT,
+                                        secs_per_instrument))
+  if not np.isfinite(float(total_seconds)):
+    raise ValueError('total_seconds must be finite, got %r' % total_seconds)
   total = max(float(total_seconds), 1e-3)
-  n = max(2, int(np.ceil(total / float(secs_per_instrument))) + 1)
+  n = max(2, int(np.ceil(total / spi)) + 1)
   return np.linspace(0.0, total, n)

@@ -79,6 +79,29 @@ def check_peak(peak):
   return float(peak)
 
 
+MAX_ENVELOPE_SECONDS = 60.0  # attack / release
+MIN_SECS_PER_INSTRUMENT = interpolation.MIN_SECS_PER_INSTRUMENT
+
+
+def check_seconds(name, value, lo, hi=None):
+  """`value` as a finite float in [lo, hi] (hi None: no bound), or raise."""
+  try:
+    v = float(value)
+  except (TypeError, ValueError):
+    v = float('nan')
+  if not np.isfinite(v) or v < lo or (hi is not None and v > hi):
+    bound = ('in [%g, %g]' % (lo, hi) if hi is not None else '>= %g' % lo)
+    raise ValueError('%s must be a finite number of seconds %s, got %r' %
+                     (name, bound, value))
+  return v
+
+
+def check_envelope(attack, release):
+  """(attack, release) as floats in [0, MAX_ENVELOPE_SECONDS], or raise."""
+  return (check_seconds('attack', attack, 0.0, MAX_ENVELOPE_SECONDS),
+          check_seconds('release', release, 0.0, MAX_ENVELOPE_SECONDS))
+
+
 def parse_pitches(text):
   """'60,64,67' or '48-52' or '60, 62-64' -> list of ints (in order)."""
   out = []
@@ -195,13 +218,17 @@ def extend_note(wave, length, sample_rate, pitch=None, loop_start=1.0,
   """`wave` [T] continued to `length` samples by looping its sustain.
 
   The loop [loop_start, loop_end) s is trimmed to a whole number of periods of
-  `pitch` (so repeats stay in phase) and joined with linear crossfades of
-  `crossfade` s. Shorter requests return the head of `wave`.
+  `pitch` and repeated back to back; before each repeat, the last `crossfade`
+  s fade into the samples leading into the loop start (one loop length
+  earlier, so the two are in phase and a steady tone keeps its level).
+  Shorter requests return the head of `wave`.
   """
   wave = np.asarray(wave, np.float32)
   length = int(length)
   if length <= len(wave):
     return wave[:length].copy()
+  if not len(wave):
+    return np.zeros(length, np.float32)
   sr = float(sample_rate)
   s = int(loop_start * sr)
   e = min(int(loop_end * sr), len(wave))
@@ -209,20 +236,20 @@ def extend_note(wave, length, sample_rate, pitch=None, loop_start=1.0,
     s, e = len(wave) // 2, len(wave)
   if pitch is not None:
     period = sr / (440.0 * 2.0 ** ((float(pitch) - 69.0) / 12.0))
-    periods = max(1, int((e - s) / period))
-    e = s + int(round(periods * period))
-  xf = max(1, min(int(crossfade * sr), (e - s) // 2))
+    if period <= e - s:
+      e = s + int(round(int((e - s) / period) * period))
+  xf = min(int(crossfade * sr), (e - s) // 2, s)
   seg = wave[s:e]
-  fade_in = np.linspace(0.0, 1.0, xf, dtype=np.float32)
-  fade_out = 1.0 - fade_in
   pieces = [wave[:e].copy()]
+  fade_in = np.linspace(0.0, 1.0, xf + 2, dtype=np.float32)[1:-1]
+  lead_in = wave[s - xf:s] * fade_in
   have = e
   while have < length:
-    tail = pieces[-1]
-    tail[-xf:] = tail[-xf:] * fade_out + seg[:xf] * fade_in
-    nxt = seg[xf:].copy()
-    pieces.append(nxt)
-    have += len(nxt)
+    if xf:
+      tail = pieces[-1]
+      tail[-xf:] = tail[-xf:] * (1.0 - fade_in) + lead_in
+    pieces.append(seg.copy())
+    have += len(seg)
   return np.concatenate(pieces)[:length]
 
 
@@ -232,7 +259,7 @@ class Mixer:
   Args:
     num_samples: length of the mix.
     sample_rate: Hz.
-    attack, release: envelope seconds.
+    attack, release: envelope seconds, in [0, MAX_ENVELOPE_SECONDS].
     normalize_notes: scale each note to peak 1 before its velocity gain (as
       the original), so pitches sound equally loud.
     velocity_curve: gain = (velocity / 127) ** velocity_curve.
@@ -241,10 +268,8 @@ class Mixer:
 
   def __init__(self, num_samples, sample_rate, attack=0.01, release=0.3,
                normalize_notes=True, velocity_curve=1.0, extend=True):
-    if attack < 0 or release < 0:
-      raise ValueError('attack and release must be >= 0')
     self.sr = int(sample_rate)
-    self.attack, self.release = float(attack), float(release)
+    self.attack, self.release = check_envelope(attack, release)
     self.normalize_notes = normalize_notes
     self.velocity_curve = float(velocity_curve)
     self.extend = extend
@@ -287,6 +312,7 @@ def render_notes(waves, notes, sample_rate, attack=0.01, release=0.3,
   See `Mixer` for the arguments; `peak` is the peak of the final mix.
   """
   check_peak(peak)
+  check_envelope(attack, release)
   mixer = Mixer(Mixer.length_for(notes, sample_rate, release), sample_rate,
                 attack, release, normalize_notes, velocity_curve, extend)
   for wave, n in zip(waves, notes):
@@ -323,7 +349,8 @@ def render(synth, midi_file, secs_per_instrument=6.0, seed=None,
   Args:
     synth: a `synth.SynthBase` (in-process, SavedModel, ...).
     midi_file: path of a .mid file, or a list of `Note`.
-    secs_per_instrument: seconds between latent (instrument) anchors.
+    secs_per_instrument: seconds between latent (instrument) anchors
+      (>= 0.01).
     seed: RandomState seed of the anchors.
     latents: optional [N, L] anchors to use instead of drawn ones (spread
       evenly over the piece).
@@ -340,6 +367,9 @@ def render(synth, midi_file, secs_per_instrument=6.0, seed=None,
     `Rendering` (audio, sample_rate, notes, latents, summary).
   """
   timer_start = time.perf_counter()
+  check_envelope(attack, release)
+  check_seconds('secs_per_instrument', secs_per_instrument,
+                MIN_SECS_PER_INSTRUMENT)
   if isinstance(midi_file, (list, tuple)):
     notes = [dataclasses.replace(n) for n in midi_file]
     if not notes:

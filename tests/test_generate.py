@@ -279,6 +279,64 @@ def test_cli_errors_are_one_line(tiny_model_dir, tmp_path, args, msg):
   assert not out.exists() or not os.listdir(out)
 
 
+def _save_npz(path):
+  np.savez(path, z=np.zeros((2, 256)))
+  os.replace(str(path) + '.npz', path)  # an archive named .npy
+
+
+@pytest.mark.parametrize('write,problem', [
+    (lambda p: p.write_bytes(b''), 'empty file'),
+    (_save_npz, 'a zip or .npz archive'),
+    (lambda p: p.write_text('0.1 0.2\n'), 'not a .npy file'),
+    (lambda p: np.save(p, np.array(['a', 'b'])), 'holds str'),
+    (lambda p: np.save(p, np.ones((2, 256), np.complex64)), 'holds complex64'),
+    (lambda p: np.save(p, np.ones((2, 256), bool)), 'holds bool'),
+    (lambda p: np.save(p, np.zeros((0, 256), np.float32)),
+     'has shape (0, 256)'),
+    (lambda p: np.save(p, np.float32(1.0)), 'has shape ()'),
+    (lambda p: np.save(p, np.full((1, 256), 1e300)),
+     'holds non-finite values'),
+])
+def test_cli_bad_latents_files_are_one_line_errors(tmp_path, write, problem):
+  path = tmp_path / 'z.npy'
+  write(path)
+  # Checked before the model loads: a missing model is not reached.
+  r = generate_cli('--model=%s' % (tmp_path / 'missing'),
+                   '--output_dir=%s' % (tmp_path / 'out'),
+                   '--latents_npy=%s' % path, '--quiet')
+  assert r.returncode == 1, r.stderr[-2000:]
+  lines = r.stderr.strip().splitlines()
+  assert len(lines) == 1, r.stderr[-2000:]
+  assert lines[0].startswith('gansynth-generate: error: --latents_npy %s: %s'
+                             % (path, problem)), lines[0]
+  assert 'expected a .npy array [N, latent_size] of real numbers' in lines[0]
+
+
+@pytest.mark.parametrize('args,msg', [
+    (['--attack=nan'],
+     '--attack must be a finite number of seconds in [0, 60]'),
+    (['--attack=-0.5'], '--attack must be'),
+    (['--release=inf'], '--release must be a finite number'),
+    (['--release=61'], '--release must be'),
+    (['--secs_per_instrument=0.001'],
+     '--secs_per_instrument must be a finite number of seconds >= 0.01'),
+    (['--secs_per_instrument=nan'], '--secs_per_instrument must be'),
+    (['--pitches='], '--pitches is empty'),
+])
+def test_cli_bad_seconds_and_empty_pitches_fail_before_loading(tmp_path, args,
+                                                              msg):
+  if not args[0].startswith('--pitches'):
+    args = args + ['--midi_file=' + os.path.join(MIDI_DIR, 'test05.mid')]
+  out = tmp_path / 'out'
+  r = generate_cli('--model=%s' % (tmp_path / 'missing'),
+                   '--output_dir=%s' % out, '--seed=0', '--quiet', *args)
+  assert r.returncode == 1, r.stderr[-2000:]
+  lines = r.stderr.strip().splitlines()
+  assert len(lines) == 1, r.stderr[-2000:]
+  assert lines[0].startswith('gansynth-generate: error: ' + msg), lines[0]
+  assert not out.exists()
+
+
 def test_cli_without_model_uses_the_shipped_model(tmp_path):
   shipped = synth_lib.DEFAULT_MODEL_DIRS[0]
   if not os.path.isdir(shipped):

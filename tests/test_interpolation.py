@@ -78,8 +78,10 @@ def test_anchor_times():
   t = interpolation.anchor_times(10.0, 6.0)
   assert t[0] == 0.0 and t[-1] == 10.0 and len(t) == 3
   assert len(interpolation.anchor_times(0.5, 6.0)) == 2
-  with pytest.raises(ValueError):
-    interpolation.anchor_times(10.0, 0.0)
+  assert len(interpolation.anchor_times(10.0, 0.01)) == 1001
+  for bad in (0.0, -1.0, 1e-3, np.nan, np.inf):
+    with pytest.raises(ValueError, match='secs_per_instrument must be'):
+      interpolation.anchor_times(10.0, bad)
 
 
 def test_synth_interpolation_endpoints_are_the_anchor_notes(tiny_model_dir,

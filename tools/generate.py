@@ -97,21 +97,47 @@ def _progress():
   return midi._progress_printer(sys.stderr)  # pylint: disable=protected-access
 
 
-def _load_latents(path, latent_size):
+def _latents_error(path, problem):
+  return ValueError('--latents_npy %s: %s; expected a .npy array '
+                    '[N, latent_size] of real numbers, N >= 1' %
+                    (path, problem))
+
+
+def _read_latents(path):
+  """The float32 [N, L] array of a .npy file (N, L >= 1), or ValueError."""
   import numpy as np  # pylint: disable=g-import-not-at-top
+  with open(path, 'rb') as f:
+    magic = f.read(6)
+  if not magic:
+    raise _latents_error(path, 'empty file')
+  if magic.startswith(b'PK'):
+    raise _latents_error(path, 'a zip or .npz archive, not a .npy array')
+  if magic != b'\x93NUMPY':
+    raise _latents_error(path, 'not a .npy file')
   try:
     z = np.load(path, allow_pickle=False)
-  except (OSError, ValueError) as e:
-    raise ValueError('cannot read --latents_npy %s: %s' % (
-        path, ' '.join(str(e).split())[:200])) from None
-  z = np.asarray(z, np.float32)
+  except Exception as e:  # pylint: disable=broad-except
+    # Truncated files, bad headers, object arrays (pickles).
+    msg = ' '.join(str(e).split())[:200] or type(e).__name__
+    raise _latents_error(path, 'cannot read it (%s)' % msg) from None
+  if z.dtype.kind not in 'iuf':
+    raise _latents_error(path, 'holds %s values' % z.dtype.name)
   if z.ndim == 1:
     z = z[None]
-  if z.ndim != 2 or z.shape[1] != latent_size:
-    raise ValueError('--latents_npy %s has shape %s; the model needs '
-                     '[N, %d]' % (path, z.shape, latent_size))
+  if z.ndim != 2 or 0 in z.shape:
+    raise _latents_error(path, 'has shape %s' % (z.shape,))
+  with np.errstate(over='ignore'):
+    z = z.astype(np.float32)
   if not np.all(np.isfinite(z)):
-    raise ValueError('--latents_npy %s holds non-finite values' % path)
+    raise _latents_error(path, 'holds non-finite values (or values beyond '
+                         'float32)')
+  return z
+
+
+def _check_latent_size(path, z, latent_size):
+  if z.shape[1] != latent_size:
+    raise ValueError('--latents_npy %s: has shape %s; the model needs '
+                     '[N, %d]' % (path, z.shape, latent_size))
   return z
 
 
@@ -152,7 +178,7 @@ def generate(argv_flags=None):
     raise ValueError('--peak must be in (0, 1], got %g' % _PEAK.value)
   if _MIDI_FILE.value and _INTERPOLATE_STEPS.value:
     raise ValueError('--midi_file and --interpolate_steps are exclusive')
-  if _MIDI_FILE.value and _PITCHES.value:
+  if _MIDI_FILE.value and _PITCHES.value is not None:
     raise ValueError('--pitches does not apply to --midi_file (the MIDI '
                      'notes set the pitches)')
   if _INTERPOLATE_STEPS.value == 1 or _INTERPOLATE_STEPS.value < 0:
@@ -160,9 +186,18 @@ def generate(argv_flags=None):
                      '%d' % _INTERPOLATE_STEPS.value)
   if _LATENTS_NPY.value and not os.path.isfile(_LATENTS_NPY.value):
     raise ValueError('--latents_npy %s does not exist' % _LATENTS_NPY.value)
+  latents = _read_latents(_LATENTS_NPY.value) if _LATENTS_NPY.value else None
+  for name, flag in [('--attack', _ATTACK), ('--release', _RELEASE)]:
+    midi.check_seconds(name, flag.value, 0.0, midi.MAX_ENVELOPE_SECONDS)
+  midi.check_seconds('--secs_per_instrument', _SECS_PER_INSTRUMENT.value,
+                     midi.MIN_SECS_PER_INSTRUMENT)
+  if _PITCHES.value is not None and not _PITCHES.value.strip():
+    raise ValueError('--pitches is empty; expected MIDI numbers such as '
+                     '"60,64,67" or a range "48-60"')
+  pitches = (midi.parse_pitches(_PITCHES.value) if _PITCHES.value is not None
+             else None)
   if _MODEL.value and not os.path.exists(_MODEL.value):
     raise ValueError('model path %s does not exist' % _MODEL.value)
-  pitches = midi.parse_pitches(_PITCHES.value) if _PITCHES.value else None
   if _MIDI_FILE.value:
     midi.load_notes(_MIDI_FILE.value)  # unreadable / empty / drums: fail now
     name = _OUTPUT_NAME.value or (
@@ -195,8 +230,8 @@ def generate(argv_flags=None):
   synth = synth_lib.load(model, batch_size=_BATCH_SIZE.value, **options)
   _say('loaded %s in %.1f s' % (synth.describe(),
                                 time.perf_counter() - t_load))
-  latents = (_load_latents(_LATENTS_NPY.value, synth.latent_size)
-             if _LATENTS_NPY.value else None)
+  if latents is not None:
+    _check_latent_size(_LATENTS_NPY.value, latents, synth.latent_size)
   if pitches is not None:
     pitches = synth.check_pitches(pitches).tolist()
   out_dir = _OUTPUT_DIR.value
