@@ -128,7 +128,20 @@ def test_split_is_seeded_and_stable():
   a = builder.split_notes(keys, 3, (0.8, 0.1, 0.1), seed=0)
   assert a == builder.split_notes(keys, 3, (0.8, 0.1, 0.1), seed=0)
   assert a != builder.split_notes(keys, 3, (0.8, 0.1, 0.1), seed=1)
-  assert [a.count(s) for s in ('train', 'valid', 'test')] == [245, 30, 30]
+  counts = [a.count(s) for s in ('train', 'valid', 'test')]
+  assert sum(counts) == 305
+  assert all(abs(c - 305 * f) < 1 for c, f in zip(counts, (0.8, 0.1, 0.1)))
+
+
+@pytest.mark.parametrize('fractions', [(0, 0.5, 0.5), (0.5, 0, 0.5),
+                                       (0.5, 0.5, 0), (0, 0, 1)])
+def test_split_of_fraction_zero_is_empty(fractions):
+  for n in (1, 2, 3, 7, 21):
+    a = builder.split_notes(list(range(n)), 0, fractions, seed=0)
+    for split, f in zip(('train', 'valid', 'test'), fractions):
+      assert abs(a.count(split) - n * f / sum(fractions)) < 1, (n, split)
+      if not f:
+        assert split not in a, (n, fractions)
 
 
 def test_two_workers_same_notes(font, tmp_path):
@@ -165,13 +178,15 @@ def test_cli_soundfont_and_errors(font, tmp_path):
       (['--soundfont=' + font, '--output_dir=' + out + '4',
         '--programs=7'], 'none of the programs 7'),
       (['--output_dir=' + out + '5'], 'exactly one of'),
+      (['--soundfont=' + font, '--output_dir=' + out + '6',
+        '--examples_per_shard=0'], 'examples_per_shard must be >= 1'),
   ]
   for args, pattern in bad:
     res = _cli(*args + ['--noprogress'])
     assert res.returncode != 0
     lines = [l for l in res.stderr.splitlines() if 'error' in l]
     assert len(lines) == 1 and pattern in lines[0], res.stderr[-1500:]
-  for suffix in '2345':
+  for suffix in '23456':
     assert not os.path.exists(out + suffix)
   assert not [n for n in os.listdir(tmp_path) if n.startswith('.')]
 
@@ -201,3 +216,83 @@ def test_audio_folder_mode(tmp_path):
         f['instrument_family'].int64_list.value[0]] in ('flute', 'reed')
     pitch = f['pitch'].int64_list.value[0]
     assert abs(1200 * np.log2(_f0(audio) / synthetic.midi_to_hz(pitch))) < 30
+
+
+def _tone_folder(folder, names):
+  """Short C4 tones under the given names (for check_pitch=False builds)."""
+  os.makedirs(folder, exist_ok=True)
+  wave = synthetic.harmonic_note(60, 16000, 4000, num_harmonics=2)
+  for name in names:
+    sf.write(os.path.join(folder, name), wave, 16000)
+  return folder
+
+
+def _splits(folder, out, **kw):
+  builder.build_from_audio_folder(folder, out, check_pitch=False,
+                                  progress=False, **kw)
+  return {ex.features.feature['note_str'].bytes_list.value[0].decode(): s
+          for s in ('train', 'valid', 'test')
+          for ex in _records(os.path.join(out, 'nsynth-%s*' % s))}
+
+
+def test_audio_folder_split_depends_only_on_the_notes(tmp_path, monkeypatch):
+  names = ['%s-%03d-100.wav' % (i, p) for i in ('mallet', 'organ')
+           for p in range(48, 60)]
+  _tone_folder(tmp_path / 'many', names)
+  monkeypatch.chdir(tmp_path)
+  base = _splits('many', 'o1')
+  assert len(base) == 24 and set(base.values()) == {'train', 'valid', 'test'}
+  assert _splits(str(tmp_path / 'many') + '/', 'o2') == base
+  _tone_folder(tmp_path / 'sub' / 'copy', names)
+  assert _splits('sub/copy', 'o3') == base
+  # Another instrument (sorted first) leaves the others' splits alone.
+  _tone_folder(tmp_path / 'many', ['bass-050-100.wav'])
+  more = _splits('many', 'o4')
+  assert {k: v for k, v in more.items() if not k.startswith('bass')} == base
+
+
+def _manifest_folder(tmp_path, manifest):
+  folder = _tone_folder(tmp_path / 'm', ['x-060-100.wav', 'x-062-100.wav'])
+  (folder / 'manifest.csv').write_text(manifest)
+  return str(folder)
+
+
+@pytest.mark.parametrize('rows,message', [
+    ('x-060-100,60,train\nx-062-100,62,\n', "row 2: split must be"),
+    ('x-060-100,60,\nx-062-100,62,validation\n', "row 1: split must be"),
+    ('x-060-100,60,train\nx-062-100,62,validation\n',
+     "row 2: split must be train, valid or test on every row, got "
+     "'validation'"),
+])
+def test_audio_folder_bad_split_cells_are_one_line_errors(tmp_path, rows,
+                                                          message):
+  folder = _manifest_folder(tmp_path, 'file,pitch,split\n' + rows)
+  with pytest.raises(ValueError, match=message):
+    builder.build_from_audio_folder(folder, str(tmp_path / 'out'),
+                                    check_pitch=False, progress=False)
+  assert not os.path.exists(tmp_path / 'out')
+
+
+@pytest.mark.parametrize('name,message', [
+    ('x-200-100.wav', 'pitch 200 is not a MIDI pitch 0-127'),
+    ('x-061-999.wav', 'velocity 999 is not a MIDI velocity 1-127'),
+    ('x-062-000.wav', 'velocity 0 is not a MIDI velocity 1-127')])
+def test_audio_folder_rejects_out_of_range_pitch_and_velocity(tmp_path, name,
+                                                             message):
+  folder = str(_tone_folder(tmp_path / 'b', ['x-060-100.wav', name]))
+  out = str(tmp_path / 'out')
+  with pytest.raises(ValueError, match=message):
+    builder.build_from_audio_folder(folder, out, check_pitch=False,
+                                    progress=False)
+  summary = builder.build_from_audio_folder(
+      folder, out, check_pitch=False, skip_bad_examples=True, progress=False)
+  assert summary['kept'] == 1 and summary['unreadable'] == 1
+  assert [ex.features.feature['pitch'].int64_list.value[0]
+          for ex in _records(os.path.join(out, '*.tfrecord*'))] == [60]
+
+
+def test_examples_per_shard_must_be_positive(tmp_path):
+  folder = _tone_folder(tmp_path / 'e', ['x-060-100.wav'])
+  with pytest.raises(ValueError, match='examples_per_shard must be >= 1'):
+    builder.build_from_audio_folder(str(folder), str(tmp_path / 'out'),
+                                    examples_per_shard=0, progress=False)

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from gansynth_tf2 import data
 from gansynth_tf2.config import load_config
+from gansynth_tf2.data import audio_folder
 from gansynth_tf2.data import synthetic
 
 N = 64000
@@ -181,3 +182,45 @@ def test_sharded_folder_is_a_partition(tmp_path):
   parts = [sorted(int(e['pitch']) for e in data.load_examples(
       cfg, num_shards=2, shard=k)) for k in range(2)]
   assert all(parts) and sorted(parts[0] + parts[1]) == list(range(40, 46))
+
+
+def _scan_folder(tmp_path, names, manifest):
+  folder = tmp_path / 'f'
+  for name in names:
+    os.makedirs((folder / name).parent, exist_ok=True)
+    sf.write(folder / name, _note(60, 16000, 0.25), 16000)
+  (folder / 'manifest.csv').write_text(manifest)
+  return str(folder)
+
+
+def test_manifest_names_match_paths_not_just_stems(tmp_path):
+  folder = _scan_folder(
+      tmp_path, ['a/note.wav', 'b/note.wav', 'c.wav', 'd.flac'],
+      'file,pitch\nb/note,67\na/note.wav,60\nc,62\nd.wav,64\n')
+  found = {os.path.relpath(e['path'], folder): e['pitch']
+           for e in audio_folder.scan_audio_folder(folder, None)}
+  assert found == {os.path.join('b', 'note.wav'): 67,
+                   os.path.join('a', 'note.wav'): 60, 'c.wav': 62,
+                   'd.flac': 64}
+  (tmp_path / 'f' / 'manifest.csv').write_text('file,pitch\nc,62\nnote,60\n')
+  with pytest.raises(ValueError, match=r'row 2: file .note. is ambiguous, '
+                     r'it matches a.note\.wav, b.note\.wav'):
+    audio_folder.scan_audio_folder(folder, None)
+
+
+@pytest.mark.parametrize('bad_row,message', [
+    ('a,128,100,train', 'row 2: pitch 128 is not a MIDI pitch 0-127'),
+    ('a,-1,100,train', 'row 2: pitch -1 is not a MIDI pitch'),
+    ('a,60,0,train', 'row 2: velocity 0 is not a MIDI velocity 1-127'),
+    ('a,60,100,', 'row 2: split must be train, valid or test on every row'),
+])
+def test_manifest_values_are_checked(tmp_path, bad_row, message):
+  folder = _scan_folder(tmp_path, ['a.wav', 'b.wav'],
+                        'file,pitch,velocity,split\nb,61,100,train\n%s\n' %
+                        bad_row)
+  with pytest.raises(ValueError, match=message):
+    audio_folder.scan_audio_folder(folder, 'train')
+  stats = data.BadExampleStats()
+  kept = audio_folder.scan_audio_folder(folder, 'train', True, stats)
+  assert [e['pitch'] for e in kept] == [61]
+  assert stats.counts() == {'missing_key': 1}

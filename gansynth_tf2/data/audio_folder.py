@@ -2,10 +2,12 @@
 
 Pitch (and optionally velocity, instrument, family, source, split,
 sample_rate) comes from a manifest in the folder:
-  manifest.csv   header row with `file` (path relative to the folder, or a
-                 name without extension) and `pitch`, optional `velocity`,
+  manifest.csv   header row with `file` (path relative to the folder, with
+                 or without extension, or a unique file name) and `pitch`
+                 (MIDI 0-127), optional `velocity` (1-127, default 100),
                  `instrument`, `instrument_family`, `instrument_source`
-                 (ids or NSynth names), `split`, `sample_rate`;
+                 (ids or NSynth names), `split` (train/valid/test, then on
+                 every row), `sample_rate`;
   manifest.json  a list of such objects, or an object keyed by file/note
                  name (NSynth's examples.json, also read as examples.json);
 otherwise from NSynth-style file names `<family>_<source>_<nnn>-<pitch>-
@@ -44,6 +46,7 @@ _DECODERS = {
     ('FLAC', 'PCM_24'): (FLAC24, 2.0**-31),
     ('OGG', 'VORBIS'): (VORBIS, 1.0),
 }
+_SPLITS = ('train', 'valid', 'test')
 _NAME_KEYS = ('file', 'path', 'filename', 'audio', 'note_str', 'name')
 _PITCH_KEYS = ('pitch', 'midi_pitch', 'midi')
 
@@ -89,6 +92,41 @@ def _as_id(value, names, what, where):
   return int(value)
 
 
+def _range_error(meta):
+  """Why a note's pitch / velocity is out of MIDI range, or None."""
+  if not 0 <= meta['pitch'] <= 127:
+    return 'pitch %d is not a MIDI pitch 0-127' % meta['pitch']
+  if not 1 <= meta['velocity'] <= 127:
+    return 'velocity %d is not a MIDI velocity 1-127' % meta['velocity']
+  return None
+
+
+def _file_index(files, folder):
+  """({relative path: [path]}, {... without extension}, {stem: [path]})."""
+  index = ({}, {}, {})
+  for f in files:
+    rel = os.path.relpath(f, folder)
+    for table, key in ((0, rel), (1, os.path.splitext(rel)[0]),
+                       (2, os.path.splitext(os.path.basename(rel))[0])):
+      index[table].setdefault(key, []).append(f)
+  return index
+
+
+def _find_file(name, index):
+  """A manifest's file name -> [matching paths] (one unless ambiguous).
+
+  The path relative to the folder, else that path with any audio extension,
+  else (a name without folder part) any file of that stem.
+  """
+  rel = os.path.normpath(name.replace('/', os.sep))
+  stem = (os.path.splitext(rel)[0] if rel.lower().endswith(AUDIO_EXTENSIONS)
+          else rel)
+  found = index[0].get(rel) or index[1].get(stem)
+  if not found and os.sep not in rel:
+    found = index[2].get(stem)
+  return found or []
+
+
 def _meta_from_name(stem):
   meta = nsynth_format.parse_note_str(stem)
   if meta:
@@ -123,11 +161,8 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
       if n.lower().endswith(AUDIO_EXTENSIONS) and not n.startswith('.'):
         files.append(os.path.join(root, n))
   files.sort()
-  by_rel = {os.path.relpath(f, folder): f for f in files}
-  by_stem = {}
-  for f in files:
-    by_stem.setdefault(os.path.splitext(os.path.basename(f))[0], f)
   manifest, rows = _read_manifest(folder)
+  index = _file_index(files, folder) if rows is not None else None
   problems = []
 
   def bad(reason, msg):
@@ -146,8 +181,12 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
                        'split "train"' % manifest)
     for i, row in enumerate(rows):
       where = '%s row %d' % (manifest, i + 1)
-      if has_split and split is not None and str(row.get('split',
-                                                         '')) != split:
+      row_split = str(row.get('split') or '')
+      if has_split and row_split not in _SPLITS:
+        bad(checks.MISSING_KEY, '%s: split must be train, valid or test on '
+            'every row, got %r' % (where, row_split))
+        continue
+      if has_split and split is not None and row_split != split:
         continue
       name = _field(row, _NAME_KEYS)
       pitch = _field(row, _PITCH_KEYS)
@@ -156,16 +195,20 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
             (where, '/'.join(_NAME_KEYS[:3])))
         continue
       name = str(name)
-      path = (by_rel.get(name) or by_rel.get(os.path.normpath(name)) or
-              by_stem.get(os.path.splitext(os.path.basename(name))[0]))
-      if path is None:
-        bad(checks.UNREADABLE, '%s: audio file %r not found in %s' %
-            (where, name, folder))
+      found = _find_file(name, index)
+      if len(found) != 1:
+        bad(checks.UNREADABLE, '%s: audio file %r not found in %s' % (
+            where, name, folder) if not found else
+            '%s: file %r is ambiguous, it matches %s (give the path)' % (
+                where, name, ', '.join(
+                    os.path.relpath(f, folder) for f in found)))
         continue
+      path = found[0]
+      velocity = _field(row, ('velocity',))
       try:
         meta = {
             'pitch': int(pitch),
-            'velocity': int(_field(row, ('velocity',)) or 100),
+            'velocity': int(velocity) if velocity is not None else 100,
             'instrument_str': str(_field(row, ('instrument_str',)) or
                                   _field(row, ('instrument',)) or ''),
             'instrument_family': _as_id(
@@ -186,6 +229,9 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
       except ValueError as e:
         bad(checks.MISSING_KEY, '%s: %s' % (where, e))
         continue
+      if _range_error(meta):
+        bad(checks.MISSING_KEY, '%s: %s' % (where, _range_error(meta)))
+        continue
       pending.append((path, meta, rate))
   else:
     if split not in (None, 'train'):
@@ -198,6 +244,9 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
         bad(checks.MISSING_KEY, 'no pitch for %s: add it to a manifest.csv '
             '(file,pitch,...) or name it <instrument>-<pitch>-<velocity>'
             % path)
+        continue
+      if _range_error(meta):
+        bad(checks.MISSING_KEY, '%s: %s' % (path, _range_error(meta)))
         continue
       meta['split'] = None
       pending.append((path, meta, None))

@@ -110,6 +110,9 @@ def _render_program(job):
 def split_notes(keys, instrument, fractions, seed):
   """Assigns each note key of one instrument to a split (seeded ranking).
 
+  The notes are ranked by a hash of (seed, instrument, key) and cut at the
+  rounded cumulative fractions, so a split of fraction 0 gets no notes.
+
   Returns:
     [split name] aligned with `keys`.
   """
@@ -119,8 +122,8 @@ def split_notes(keys, instrument, fractions, seed):
       ('%s/%s/%s' % (seed, instrument, keys[i])).encode()))
   total = float(sum(fractions))
   n = len(keys)
-  counts = [int(round(n * f / total)) for f in fractions[1:]]
-  bounds = [n - sum(counts), n - counts[1]]
+  bounds = [int(math.floor(n * sum(fractions[:k]) / total + 0.5))
+            for k in (1, 2)]
   out = [None] * n
   for r, i in enumerate(ranks):
     out[i] = SPLITS[0] if r < bounds[0] else (SPLITS[1] if r < bounds[1]
@@ -182,7 +185,8 @@ def _check_output_dir(output_dir, overwrite):
     raise ValueError('output_dir %s is a file' % output_dir)
 
 
-def _check_common(pitches, velocities, sample_rate, split_fractions):
+def _check_common(pitches, velocities, sample_rate, split_fractions,
+                  examples_per_shard):
   if not pitches or any(not 0 <= p <= 127 for p in pitches):
     raise ValueError('pitches must be MIDI numbers 0-127, got %r' %
                      (pitches,))
@@ -194,6 +198,9 @@ def _check_common(pitches, velocities, sample_rate, split_fractions):
       split_fractions) > 0:
     raise ValueError('split fractions must be 3 numbers >= 0 (train, valid, '
                      'test), got %r' % (split_fractions,))
+  if not examples_per_shard >= 1:
+    raise ValueError('examples_per_shard must be >= 1, got %r' %
+                     examples_per_shard)
 
 
 def build_from_soundfont(soundfont, output_dir, programs=None, pitches=None,
@@ -236,7 +243,8 @@ def build_from_soundfont(soundfont, output_dir, programs=None, pitches=None,
   pitches = list(range(24, 85) if pitches is None else pitches)
   velocities = list(velocities)
   audio_length = int(audio_length or 4 * sample_rate)
-  _check_common(pitches, velocities, sample_rate, split_fractions)
+  _check_common(pitches, velocities, sample_rate, split_fractions,
+                examples_per_shard)
   if any(not 0 <= p <= 127 for p in programs) or not programs:
     raise ValueError('programs must be 0-127, got %r' % (programs,))
   _check_output_dir(output_dir, overwrite)
@@ -326,7 +334,8 @@ def build_from_audio_folder(folder, output_dir, sample_rate=16000,
   Files are read with soundfile, down-mixed, resampled (polyphase) to
   `sample_rate`, trimmed/padded to `audio_length` (default 4 s). The
   manifest's split column is kept when there is one; otherwise notes are
-  split per instrument as for SoundFonts. `pitches` / `velocities` filter.
+  split per instrument as for SoundFonts, hashing (instrument name, pitch,
+  velocity, path within the folder) only. `pitches` / `velocities` filter.
 
   Returns:
     The summary dict (also written as summary.json).
@@ -337,7 +346,7 @@ def build_from_audio_folder(folder, output_dir, sample_rate=16000,
   start = time.time()
   audio_length = int(audio_length or 4 * sample_rate)
   _check_common(pitches or [0], velocities or [1], sample_rate,
-                split_fractions)
+                split_fractions, examples_per_shard)
   _check_output_dir(output_dir, overwrite)
   skipped = []
 
@@ -355,16 +364,17 @@ def build_from_audio_folder(folder, output_dir, sample_rate=16000,
                      folder)
   has_split = any(e.get('split') for e in entries)
   if has_split:
-    bad = sorted({e['split'] for e in entries} - set(SPLITS))
-    if bad:
+    bad = sorted({str(e['split']) for e in entries} - set(SPLITS))
+    if bad:  # scan_audio_folder checks the manifest; kept as a guard
       raise ValueError('manifest split values must be train/valid/test, got '
                        '%s' % bad)
-  else:
+  else:  # keyed by the note alone, not by where the folder is
     by_inst = {}
     for e in entries:
-      by_inst.setdefault(e['instrument'], []).append(e)
+      by_inst.setdefault(e['instrument_str'], []).append(e)
     for inst, group in by_inst.items():
-      keys = [(e['pitch'], e['velocity'], e['path']) for e in group]
+      keys = [(e['pitch'], e['velocity'], os.path.relpath(
+          e['path'], folder).replace(os.sep, '/')) for e in group]
       for e, s in zip(group, split_notes(keys, inst, split_fractions, seed)):
         e['split'] = s
   expected = {s: sum(e['split'] == s for e in entries) for s in SPLITS}

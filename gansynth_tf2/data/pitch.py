@@ -1,7 +1,7 @@
 """A small YIN f0 estimator (numpy) to check that rendered notes are pitched.
 
   estimate_f0(wave [T], sample_rate) -> (f0 Hz (nan if unvoiced),
-                                         voiced fraction of frames)
+                                         voiced fraction of sounding frames)
   pitch_check(wave, sample_rate, midi_pitch) -> 'ok' | 'silent' |
                                                  'unpitched' | 'wrong_pitch'
 """
@@ -14,7 +14,10 @@ def _next_pow2(n):
 
 
 def yin_frames(frames, tau_max):
-  """Cumulative mean normalized difference, frames [F, W + tau_max] -> [F, tau_max]."""
+  """Cumulative mean normalized difference, frames [F, W + tau_max] -> [F, tau_max].
+
+  A digitally silent frame has no period: its row is all 1 (unvoiced).
+  """
   frames = np.asarray(frames, np.float64)
   num, total = frames.shape
   w = total - tau_max
@@ -33,6 +36,7 @@ def yin_frames(frames, tau_max):
   cum = np.cumsum(diff[:, 1:], axis=1)
   cmndf = np.ones_like(diff)
   cmndf[:, 1:] = diff[:, 1:] * taus[1:] / np.maximum(cum, 1e-12)
+  cmndf[np.sum(frames ** 2, axis=1) <= 1e-20] = 1.0
   return cmndf
 
 
@@ -45,8 +49,11 @@ def estimate_f0(wave, sample_rate, fmin=25.0, fmax=2500.0, threshold=0.2,
     sample_rate: Hz.
     start_s, duration_s: the segment analysed (skips the attack).
 
+  Frames over 60 dB below the loudest one (silence after a short note) are
+  left out.
+
   Returns:
-    (f0 in Hz or nan, fraction of frames that were voiced).
+    (f0 in Hz or nan, fraction of the other frames that were voiced).
   """
   wave = np.asarray(wave, np.float64).reshape(-1)
   tau_max = int(np.ceil(sample_rate / fmin)) + 2
@@ -60,6 +67,10 @@ def estimate_f0(wave, sample_rate, fmin=25.0, fmax=2500.0, threshold=0.2,
     return float('nan'), 0.0
   starts = np.linspace(start, stop - span, num_frames).astype(int)
   frames = np.stack([wave[s:s + span] for s in starts])
+  rms = np.sqrt(np.mean(frames[:, :window] ** 2, axis=1))
+  frames = frames[rms > max(1e-3 * np.max(rms), 1e-10)]
+  if not len(frames):
+    return float('nan'), 0.0
   cmndf = yin_frames(frames, tau_max)
   f0s = []
   for row in cmndf:
