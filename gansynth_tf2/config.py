@@ -116,6 +116,20 @@ EXTRA_DEFAULTS = {
 
 DEFAULTS = dict(ORIGINAL_DEFAULTS, **EXTRA_DEFAULTS)
 
+# Hparams that must be > 0 (numbers) or >= 0; the rest are checked by type.
+POSITIVE = ('audio_length', 'sample_rate', 'normalizer_num_examples',
+            'generator_learning_rate', 'discriminator_learning_rate',
+            'fake_batch_size', 'stable_stage_num_images', 'total_num_images',
+            'save_summaries_num_images', 'train_time_stage_multiplier',
+            'latent_vector_size', 'kernel_size', 'start_height',
+            'start_width', 'scale_base', 'num_resolutions', 'fmap_base',
+            'fmap_max', 'mel_downscale', 'save_checkpoint_num_images',
+            'shuffle_buffer_size')
+NON_NEGATIVE = ('transition_stage_num_images', 'gradient_penalty_weight',
+                'real_score_penalty_weight', 'generator_ac_loss_weight',
+                'discriminator_ac_loss_weight', 'r1_gamma', 'min_pitch',
+                'fmap_decay')
+
 DATA_TYPES = ('mel', 'linear', 'phase', 'magnitude')
 GAN_LOSSES = ('wasserstein', 'nonsaturating')
 
@@ -165,7 +179,41 @@ class Config:
   def __repr__(self):
     return 'Config(%s)' % json.dumps(self._values, sort_keys=True)
 
+  def _check_types(self):
+    """Each hparam has its default's type (ints for floats allowed)."""
+    v = self._values
+    for k, default in DEFAULTS.items():
+      x = v[k]
+      if default is None or (x is None and k not in POSITIVE):
+        continue
+      if isinstance(default, bool):
+        ok, want = isinstance(x, bool), 'true or false'
+      elif isinstance(default, int):
+        ok, want = isinstance(x, int) and not isinstance(x, bool), 'an integer'
+      elif isinstance(default, float):
+        ok = (isinstance(x, (int, float)) and not isinstance(x, bool) and
+              math.isfinite(x))
+        want = 'a finite number'
+      elif isinstance(default, list):
+        ok = (isinstance(x, list) and bool(x) and
+              all(isinstance(b, int) and not isinstance(b, bool) and b > 0
+                  for b in x))
+        want = 'a non-empty list of positive integers'
+      else:
+        ok, want = isinstance(x, type(default)), 'a %s' % type(default).__name__
+      if ok and k in POSITIVE:
+        ok, want = x > 0, want + ' > 0'
+      elif ok and k in NON_NEGATIVE:
+        ok, want = x >= 0, want + ' >= 0'
+      if not ok:
+        raise ValueError('hparam %s must be %s, got %r' % (k, want, x))
+    if v['seed'] is not None and (isinstance(v['seed'], bool) or
+                                  not isinstance(v['seed'], int)):
+      raise ValueError('hparam seed must be an integer or null, got %r' %
+                       (v['seed'],))
+
   def validate(self):
+    self._check_types()
     v = self._values
     if v['data_type'] not in DATA_TYPES:
       raise ValueError('data_type must be one of %s, got %r' %
@@ -192,6 +240,9 @@ class Config:
     if isinstance(m, bool) or not isinstance(m, (int, float)) or not m > 0:
       raise ValueError('generator_pitch_bias_lr_multiplier must be a number '
                        '> 0, got %r' % (m,))
+    if v['max_pitch'] > 127:
+      raise ValueError('hparam max_pitch must be a MIDI pitch <= 127, got %d'
+                       % v['max_pitch'])
     if v['max_pitch'] < v['min_pitch']:
       raise ValueError('max_pitch %d < min_pitch %d' %
                        (v['max_pitch'], v['min_pitch']))

@@ -339,7 +339,9 @@ def architecture_diff(old, new):
 
 def _check_resume_config(root, config):
   path = os.path.join(root, model_io.EXPERIMENT_JSON)
-  if not os.path.isfile(path):
+  # A run killed before its first checkpoint has nothing to protect.
+  if not (os.path.isfile(path) and
+          tf.train.latest_checkpoint(os.path.join(root, CHECKPOINT_DIR))):
     return
   try:
     with open(path) as f:

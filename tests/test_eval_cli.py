@@ -134,6 +134,13 @@ def test_eval_cli_bad_inputs_fail_with_one_line_and_no_output(
   assert proc.returncode != 0
   assert 'no TFRecord files match' in _error_line(proc)
   assert not os.path.exists(out)
+  # A folder as the report path: refused before anything is evaluated.
+  proc = _run('gansynth_tools.evaluate', '--real_only',
+              '--real_data=%s' % (data_dir / '*'),
+              '--classifier=%s' % classifier_dir,
+              '--output_json=%s' % data_dir)
+  assert proc.returncode != 0
+  assert 'is a folder; expected a file path' in _error_line(proc)
 
 
 @pytest.fixture(scope='module')

@@ -170,6 +170,15 @@ def test_resume_refuses_other_architecture(tmp_path):
   root.mkdir()
   config_lib.load_config('tiny', {'fmap_max': 32}).to_json(
       str(root / 'experiment.json'))
+  # Killed before its first checkpoint: nothing to protect, a fresh start.
+  trainer = training.Trainer(_tiny(), str(root), strategy='default',
+                             log=_quiet)
+  assert trainer.restored_from is None
+  assert config_lib.load_config(str(root / 'experiment.json')).fmap_max != 32
+  config_lib.load_config('tiny', {'fmap_max': 32}).to_json(
+      str(root / 'experiment.json'))
+  tf.train.Checkpoint(v=tf.Variable(1.0)).save(
+      str(root / 'checkpoints' / 'ckpt'))
   with pytest.raises(training.TrainingError, match='fmap_max'):
     training.Trainer(_tiny(), str(root), strategy='default', log=_quiet)
 
@@ -247,6 +256,12 @@ def tone_records(tmp_path_factory):
     (['--config=tiny', '--no_such_flag=1'], 'no_such_flag'),
     (['--config=tiny', '--hparams={"train_time_limit": 60}'],
      'train_time_limit'),
+    (['--config=tiny', '--hparams={"train_progressive": "false"}'],
+     'train_progressive must be true or false'),
+    (['--config=tiny', '--hparams={"total_num_images": 0}'],
+     'total_num_images must be an integer > 0'),
+    (['--config=tiny', '--hparams={"batch_size_schedule": [0]}'],
+     'batch_size_schedule must be a non-empty list of positive integers'),
 ])
 def test_cli_bad_input_one_line_error(tmp_path, args, needle):
   root = tmp_path / 'run'
@@ -258,6 +273,23 @@ def test_cli_bad_input_one_line_error(tmp_path, args, needle):
   assert len(lines) == 1, proc.stderr
   assert lines[0].startswith('gansynth-train: error:') and needle in lines[0]
   assert not root.exists()  # nothing half-written
+
+
+def test_cli_data_error_says_what_is_wrong(tmp_path, tone_records):
+  # The pipeline's own message, not TF's "Graph execution error:".
+  root = tmp_path / 'run'
+  hparams = {'train_data_path': tone_records, 'min_pitch': 90,
+             'max_pitch': 100}
+  proc = subprocess.run(
+      _cli() + ['--config=tiny', '--train_root_dir=%s' % root,
+                '--hparams=%s' % json.dumps(hparams)],
+      env=_env(), capture_output=True, text=True, timeout=300, check=False)
+  assert proc.returncode == 1
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith('gansynth-train: error:') and (
+      'no training examples in %s' % tone_records in last and
+      'pitch 90-100' in last), proc.stderr[-2000:]
+  assert not root.exists()
 
 
 # The kill test's run: SMALL_GEOMETRY's 7 stages of 16 images.

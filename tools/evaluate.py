@@ -60,6 +60,13 @@ def main(argv):
                        'train_pitch_classifier)')
     if not _OUT.value:
       raise ValueError('--output_json is required')
+    out_parent = os.path.dirname(os.path.abspath(_OUT.value))
+    if os.path.isdir(_OUT.value):
+      raise ValueError('--output_json %s is a folder; expected a file path '
+                       '(e.g. %s/report.json)' % (_OUT.value, _OUT.value))
+    if os.path.isdir(out_parent) and not os.access(out_parent, os.W_OK):
+      raise ValueError('--output_json %s: folder %s is not writable' % (
+          _OUT.value, out_parent))
     if _REAL_ONLY.value and _MODEL.value:
       raise ValueError('--real_only and --model exclude each other')
     if _BATCH.value < 1:

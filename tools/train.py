@@ -17,6 +17,7 @@ kept), 130 / 143 stopped by SIGINT / SIGTERM (after saving a checkpoint).
 """
 
 import os
+import re
 import sys
 
 from absl import app
@@ -54,6 +55,19 @@ STRATEGIES = ('auto', 'default', 'mirrored', 'multi_worker', 'tpu')
 def _one_line(e):
   text = str(e).strip()
   return text.splitlines()[0] if text else type(e).__name__
+
+
+def _op_error_cause(message):
+  """The line of a TF error message that says what went wrong: the text of
+  a failed assertion (the data pipeline's checks), else the last line that
+  is not TF's boilerplate ("Graph execution error:", node names)."""
+  m = re.search(r'assertion failed: \[(.*?)\]\s*(\[\[|$)', message, re.S)
+  if m:
+    return ' '.join(m.group(1).split())
+  lines = [l.strip() for l in message.splitlines() if l.strip() and not (
+      l.strip().startswith(('[[', 'Detected at node', '<stack traces')) or
+      l.strip() == 'Graph execution error:')]
+  return lines[-1] if lines else _one_line(message)
 
 
 def _fail(msg, code=1):
@@ -95,7 +109,7 @@ def main(argv):
   except Exception as e:  # pylint: disable=broad-except
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     if isinstance(e, tf.errors.OpError):
-      _fail('%s: %s' % (type(e).__name__, _one_line(e.message)))
+      _fail('%s: %s' % (type(e).__name__, _op_error_cause(e.message)))
     raise
   print('%s: %s at %d images; model: %s' % (
       PROG, result['status'], result['images_seen'], os.path.abspath(root)),
