@@ -24,8 +24,10 @@ from absl import logging
 _MODEL = flags.DEFINE_string(
     'model', None, 'Native model dir or original Magenta checkpoint dir '
     '(default: the shipped model).')
-_OUTPUT_DIR = flags.DEFINE_string('output_dir', None,
-                                  'SavedModel dir to write (replaced).')
+_OUTPUT_DIR = flags.DEFINE_string(
+    'output_dir', None, 'SavedModel dir to write: new, empty, or an earlier '
+    'SavedModel (replaced); any other folder, or one holding --model, is '
+    'refused.')
 _VOCODER = flags.DEFINE_enum(
     'vocoder', 'phase', ['phase', 'griffin_lim'],
     'phase: the original IF/phase inversion; griffin_lim: Griffin-Lim on the '
