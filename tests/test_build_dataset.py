@@ -296,3 +296,24 @@ def test_examples_per_shard_must_be_positive(tmp_path):
   with pytest.raises(ValueError, match='examples_per_shard must be >= 1'):
     builder.build_from_audio_folder(str(folder), str(tmp_path / 'out'),
                                     examples_per_shard=0, progress=False)
+
+
+def test_overwrite_replaces_only_an_earlier_dataset(tmp_path):
+  folder = _tone_folder(str(tmp_path / 'audio'), ['org-060-100.wav',
+                                                   'org-062-100.wav'])
+  out = str(tmp_path / 'data')
+  build = lambda o: builder.build_from_audio_folder(  # pylint: disable=g-long-lambda
+      folder, o, check_pitch=False, progress=False, overwrite=True)
+  build(out)
+  build(out)  # an earlier dataset: replaced
+  assert os.path.isfile(os.path.join(out, 'summary.json'))
+  notes = tmp_path / 'notes'
+  notes.mkdir()
+  (notes / 'mine.txt').write_text('keep me')
+  with pytest.raises(ValueError, match='without summary.json'):
+    build(str(notes))
+  for o, msg in ((folder, 'is the input'), (str(tmp_path), 'holds the input')):
+    with pytest.raises(ValueError, match=msg):
+      build(o)
+  assert sorted(os.listdir(folder)) == ['org-060-100.wav', 'org-062-100.wav']
+  assert (notes / 'mine.txt').read_text() == 'keep me'

@@ -53,8 +53,9 @@ _CHECK_PITCH = flags.DEFINE_boolean('check_pitch', True, 'Drop unpitched '
 _GZIP = flags.DEFINE_boolean('gzip', False, 'GZIP-compress the TFRecords.')
 _SKIP_BAD = flags.DEFINE_boolean('skip_bad_examples', False, 'Audio folder:'
                                  ' skip and count unreadable files.')
-_OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace a non-empty '
-                                  '--output_dir.')
+_OVERWRITE = flags.DEFINE_boolean(
+    'overwrite', False, 'Replace an earlier dataset in --output_dir (a folder '
+    'with summary.json; other folders are refused).')
 _PROGRESS = flags.DEFINE_boolean('progress', True, 'Show a progress bar.')
 
 

@@ -31,6 +31,7 @@ from gansynth_tf2.data import nsynth_format
 SPLITS = ('train', 'valid', 'test')
 NSYNTH_VELOCITIES = (25, 50, 75, 100, 127)
 DROP_REASONS = ('silent', 'unpitched', 'wrong_pitch')
+SUMMARY_JSON = 'summary.json'  # in every dataset folder written here
 
 
 def _resample(wave, rate_in, rate_out):
@@ -161,7 +162,7 @@ class _Output:
 
 def _write_summary(folder, summary):
   from gansynth_tf2 import io_util  # pylint: disable=g-import-not-at-top
-  path = os.path.join(folder, 'summary.json')
+  path = os.path.join(folder, SUMMARY_JSON)
   io_util.atomic_write_text(path, json.dumps(summary, indent=1))
   os.chmod(path, 0o644)
 
@@ -180,7 +181,8 @@ def _check_output_dir(output_dir, overwrite):
     raise ValueError('--output_dir is required')
   if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
     raise ValueError('output_dir %s exists and is not empty (choose a new '
-                     'folder or pass --overwrite)' % output_dir)
+                     'folder, or pass --overwrite to replace an earlier '
+                     'dataset there)' % output_dir)
   if os.path.exists(output_dir) and not os.path.isdir(output_dir):
     raise ValueError('output_dir %s is a file' % output_dir)
 
@@ -268,7 +270,8 @@ def build_from_soundfont(soundfont, output_dir, programs=None, pitches=None,
              'rescaled': 0, 'instruments': {}}
   pool = None
   try:
-    with io_util.atomic_dir(output_dir, None, protect=[soundfont]) as tmp:
+    with io_util.atomic_dir(output_dir, SUMMARY_JSON,
+                            protect=[soundfont]) as tmp:
       out = _Output(tmp, expected, examples_per_shard, compression)
       if num_workers > 1:
         ctx = multiprocessing.get_context('spawn')
@@ -384,7 +387,8 @@ def build_from_audio_folder(folder, output_dir, sample_rate=16000,
              'unreadable': 0, 'rescaled': 0}
   bar = _progress(len(entries), 'converting') if progress else None
   try:
-    with io_util.atomic_dir(output_dir, None, protect=[folder]) as tmp:
+    with io_util.atomic_dir(output_dir, SUMMARY_JSON,
+                            protect=[folder]) as tmp:
       out = _Output(tmp, expected, examples_per_shard, compression)
       kept = 0
       for note, e in enumerate(entries):
