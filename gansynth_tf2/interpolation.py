@@ -14,6 +14,8 @@ sin(t w) / sin w multiply the unnormalized vectors. Nearly parallel vectors
 circle and raise.
 """
 
+import numbers
+
 import numpy as np
 
 METHODS = ('slerp', 'lerp')
@@ -43,6 +45,19 @@ def slerp(a, b, t, eps=1e-6):
                        'lerp or other anchors')
     return lerp(a, b, t)
   return np.sin((1.0 - t) * omega) / so * a + np.sin(t * omega) / so * b
+
+
+def check_integer(name, value, minimum):
+  """`value` as an int >= `minimum` (whole floats ok; bools refused), or raise."""
+  if (isinstance(value, numbers.Real) and
+      not isinstance(value, (bool, np.bool_))):
+    try:
+      if value == int(value) and value >= minimum:
+        return int(value)
+    except (OverflowError, ValueError):  # inf, nan
+      pass
+  raise ValueError('%s must be an integer >= %d, got %r' % (name, minimum,
+                                                           value))
 
 
 def _pair(method):
@@ -79,9 +94,7 @@ def interpolate(anchors, steps, method='slerp'):
     [steps, L] with the anchors' dtype (float32 for float32 anchors).
   """
   anchors = _check_anchors(anchors, 2)
-  steps = int(steps)
-  if steps < 2:
-    raise ValueError('interpolation needs at least 2 steps, got %d' % steps)
+  steps = check_integer('interpolation steps', steps, 2)
   n = anchors.shape[0]
   pos = np.linspace(0.0, float(n - 1), steps)
   pos[0], pos[-1] = 0.0, float(n - 1)

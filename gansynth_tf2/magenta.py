@@ -59,8 +59,16 @@ def latest_stage(path):
 
 def read_config(path):
   """The `Config` of an original checkpoint dir (its experiment.json)."""
-  with open(os.path.join(path, 'experiment.json')) as f:
-    values = json.load(f)
+  name = os.path.join(path, 'experiment.json')
+  with open(name) as f:
+    try:
+      values = json.load(f)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+      raise ValueError('%s: expected a JSON object of hparams, got invalid '
+                       'JSON (%s)' % (name, e)) from None
+  if not isinstance(values, dict):
+    raise ValueError('%s: expected a JSON object of hparams, got a JSON %s' %
+                     (name, type(values).__name__))
   if 'jobs' in values:
     raise ValueError('%s: experiment.json with hparam sweeps ("jobs") is not '
                      'supported' % path)
@@ -223,10 +231,17 @@ def load_magenta_checkpoint(path, load_discriminator=True):
     raise ValueError('%s: unreadable checkpoint %s: %s' % (path, prefix, e))
   shapes = reader.get_variable_to_shape_map()
   check_variables(shapes, config, num_blocks)
-  global_step = int(reader.get_tensor('global_step')) \
-      if 'global_step' in shapes else 0
-  train_time = float(reader.get_tensor('Variable')) \
-      if 'Variable' in shapes else 0.0
+
+  def read(name):
+    """A tensor of the checkpoint; a corrupt data file -> ValueError."""
+    try:
+      return reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError) as e:  # bad checksum / truncated
+      raise ValueError('%s: corrupt checkpoint %s (reading %s): %s' % (
+          path, prefix, name, ' '.join(str(e).split()))) from None
+
+  global_step = int(read('global_step')) if 'global_step' in shapes else 0
+  train_time = float(read('Variable')) if 'Variable' in shapes else 0.0
   progress = progress_from_checkpoint(config, num_blocks, global_step,
                                       train_time)
 
@@ -238,16 +253,15 @@ def load_magenta_checkpoint(path, load_discriminator=True):
   g_ema, g_raw = build_g(), build_g()
   for name, ((kind, b, attr), _) in generator_names(config,
                                                     num_blocks).items():
-    getattr(_layer(g_ema, kind, b), attr).assign(
-        reader.get_tensor(name + EMA_SUFFIX))
-    getattr(_layer(g_raw, kind, b), attr).assign(reader.get_tensor(name))
+    getattr(_layer(g_ema, kind, b), attr).assign(read(name + EMA_SUFFIX))
+    getattr(_layer(g_raw, kind, b), attr).assign(read(name))
   d = None
   if load_discriminator:
     d = networks.Discriminator(config, num_blocks=num_blocks)
     d.build_all()
     for name, ((kind, b, attr), _) in discriminator_names(
         config, num_blocks).items():
-      getattr(_layer(d, kind, b), attr).assign(reader.get_tensor(name))
+      getattr(_layer(d, kind, b), attr).assign(read(name))
   for model in (g_ema, g_raw, d):
     if model is not None:
       model.set_progress(progress)

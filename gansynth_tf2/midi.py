@@ -408,7 +408,8 @@ def render(synth, midi_file, secs_per_instrument=6.0, seed=None,
   pitches = np.array([k[1] for k in keys], np.int32)
   if progress is True:
     progress = _progress_printer(sys.stderr)
-  bs = int(batch_size or synth.batch_size)
+  bs = (synth.batch_size if batch_size is None else
+        interpolation.check_integer('batch_size', batch_size, 1))
   check_peak(peak)
   # Generate chunk by chunk (in time order) and mix as we go: memory stays
   # bounded by one chunk of waves however long the piece is.

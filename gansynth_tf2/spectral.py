@@ -119,6 +119,43 @@ def polar_to_complex(magnitude, phase):
 
 
 # ---------------------------------------------------------------------------
+# Input checks (static: nothing is added to a traced graph but a cast).
+# ---------------------------------------------------------------------------
+def check_float(x, name, shape):
+  """`x` as a float32 tensor whose shape matches `shape`, or raise ValueError.
+
+  Only statically known sizes are checked (None in `shape` or an unknown size
+  of a traced tensor: any). Other float dtypes are cast; integer arrays (e.g.
+  int16 PCM) are refused rather than guessed at.
+  """
+  dtype = None
+  if tf.is_tensor(x):
+    dtype = x.dtype
+  else:
+    x = np.asarray(x)
+    try:
+      dtype = tf.as_dtype(x.dtype)
+    except TypeError:  # object arrays
+      pass
+  if dtype is None or not dtype.is_floating:
+    hint = (' (scale int16 PCM by 1 / 32768)'
+            if dtype is not None and dtype.is_integer else '')
+    raise ValueError('%s must be a float array, got dtype %s%s' %
+                     (name, getattr(dtype, 'name', x.dtype), hint))
+  dims = tf.TensorShape(x.shape)
+  if dims.rank is not None and (
+      dims.rank != len(shape) or
+      any(d is not None and e is not None and d != e
+          for d, e in zip(dims.as_list(), shape))):
+    raise ValueError('%s must have shape [%s], got %s' % (
+        name, ', '.join('batch' if e is None else str(e) for e in shape),
+        dims.as_list()))
+  if isinstance(x, np.ndarray):
+    return tf.convert_to_tensor(x.astype(np.float32, copy=False))
+  return tf.cast(x, tf.float32)
+
+
+# ---------------------------------------------------------------------------
 # The transform.
 # ---------------------------------------------------------------------------
 class SpecgramTransform:
@@ -207,7 +244,7 @@ class SpecgramTransform:
   # --- waves <-> stfts ---------------------------------------------------
   def waves_to_stfts(self, waves):
     """[B, audio_length] float -> complex64 [B, frames, bins] (no DC bin)."""
-    waves = tf.convert_to_tensor(waves, tf.float32)
+    waves = check_float(waves, 'waves', (None, self.audio_length))
     padded = tf.pad(waves, [[0, 0], [self.pad_left, self.pad_right]])
     stfts = tf.signal.stft(padded, frame_length=self.n_fft,
                            frame_step=self.hop_length, fft_length=self.n_fft,
@@ -300,6 +337,8 @@ class SpecgramTransform:
     Uses the phase channel (IF or phase) when there is one, Griffin-Lim with
     `griffin_lim_iters` iterations for magnitude-only specgrams.
     """
+    specgrams = check_float(specgrams, 'specgrams',
+                            (None,) + tuple(self.spec_shape))
     if self.representation == 'magnitude':
       return self.griffin_lim(tf.exp(self.log_magnitude(specgrams)),
                               griffin_lim_iters)
@@ -319,7 +358,8 @@ class SpecgramTransform:
     Returns:
       waves [B, audio_length].
     """
-    magnitude = tf.convert_to_tensor(magnitude, tf.float32)
+    magnitude = check_float(magnitude, 'magnitude',
+                            (None, self.num_frames, self.num_bins))
     mag = tf.pad(magnitude, [[0, 0], [0, 0], [1, 0]])  # DC bin
     mag_c = tf.complex(mag, tf.zeros_like(mag))
     phase = tf.random.stateless_uniform(tf.shape(mag), seed=[seed, 17],
@@ -427,7 +467,7 @@ class IFInversion:
 
   def __call__(self, specgrams):
     t = self.transform
-    s = tf.convert_to_tensor(specgrams, tf.float32)
+    s = check_float(specgrams, 'specgrams', (None,) + tuple(t.spec_shape))
     # cumsum over frames: phase[t] = sum_{u <= t} pi IF[u]
     phase = tf.einsum('tu,buf->btf', tf.constant(self._tril),
                       s[..., 1] * np.pi)

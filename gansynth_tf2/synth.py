@@ -64,7 +64,10 @@ def default_model_path():
 
 def check_truncation(truncation):
   """float in (0, 1], or raise."""
-  t = float(truncation)
+  try:
+    t = float(truncation)
+  except (TypeError, ValueError):
+    t = float('nan')
   if not 0.0 < t <= 1.0:
     raise ValueError('truncation must be in (0, 1], got %r' % (truncation,))
   return t
@@ -76,7 +79,12 @@ def sample_latents(num, latent_size, seed=None, truncation=1.0):
   so psi < 1 pulls the draws towards it, trading variety for typical notes;
   1.0 leaves them as drawn)."""
   t = check_truncation(truncation)
-  z = np.random.RandomState(seed).normal(size=(num, latent_size))
+  try:
+    rng = np.random.RandomState(seed)
+  except (TypeError, ValueError):
+    raise ValueError('seed must be None or an integer in [0, 2**32 - 1], got '
+                     '%r' % (seed,)) from None
+  z = rng.normal(size=(num, latent_size))
   return (z * t).astype(np.float32)  # x * 1.0 == x: psi 1 changes nothing
 
 
@@ -112,23 +120,32 @@ def normalize_notes(waves, mode='avoid_clipping', peak=0.9):
 
 
 def check_pitches(pitches, pitch_range):
-  """int32 [N] MIDI numbers, all inside `pitch_range` (inclusive) or raise."""
-  pitches = np.asarray(pitches)
-  if pitches.ndim == 0:
-    pitches = pitches[None]
-  if pitches.ndim != 1 or pitches.size == 0:
+  """int32 [N] MIDI numbers, all inside `pitch_range` (inclusive) or raise.
+
+  The range is checked before the cast (no int32 wrap-around of huge values).
+  """
+  try:
+    p = np.asarray(pitches)
+  except ValueError:  # ragged nested lists
+    p = np.asarray(None)
+  if p.dtype.kind not in 'iuf':  # strings, None, bools, objects
+    raise ValueError('pitches must be integer MIDI numbers, got %r' %
+                     (pitches,))
+  if p.ndim == 0:
+    p = p[None]
+  if p.ndim != 1 or p.size == 0:
     raise ValueError('pitches must be a non-empty list of MIDI numbers, got '
-                     'shape %s' % (pitches.shape,))
-  if not np.all(np.equal(np.mod(pitches, 1), 0)):
+                     'shape %s' % (p.shape,))
+  if p.dtype.kind == 'f' and not np.all(np.isfinite(p) & (p == np.round(p))):
     raise ValueError('pitches must be integers (MIDI numbers), got %s' %
-                     pitches.tolist())
-  pitches = pitches.astype(np.int32)
+                     p.tolist())
   lo, hi = pitch_range
-  bad = sorted(set(int(p) for p in pitches if p < lo or p > hi))
-  if bad:
+  outside = (p < lo) | (p > hi)
+  if np.any(outside):
+    bad = sorted(set(int(x) for x in p[outside].tolist()))
     raise ValueError('pitch(es) %s outside the model\'s range %d..%d' %
                      (bad, lo, hi))
-  return pitches
+  return p.astype(np.int32)
 
 
 def bfloat16_generator(generator):
@@ -286,11 +303,10 @@ class SynthBase:
 
   def _batched(self, kind, latents, pitches, batch_size=None, progress=None):
     """Runs in batches; a partial last batch is padded when there are several
-    (one shape for every call, and a note's result does not depend on the
-    batch it falls in)."""
-    bs = int(batch_size or self.batch_size)
-    if bs < 1:
-      raise ValueError('batch_size must be >= 1, got %d' % bs)
+    (one shape for every call). A note's result depends on its batch only by
+    float rounding (~1e-4 on waves: kernels are picked by batch size)."""
+    bs = (self.batch_size if batch_size is None else
+          interpolation.check_integer('batch_size', batch_size, 1))
     n = len(pitches)
     outs = []
     for i in range(0, n, bs):
@@ -335,10 +351,8 @@ class SynthBase:
     """[steps, L] latents morphing through anchors (given, or drawn and
     scaled by `truncation`)."""
     if anchors is None:
-      if int(num_anchors) < 2:
-        raise ValueError('interpolation needs at least 2 anchors, got %d' %
-                         num_anchors)
-      anchors = self.sample_latents(int(num_anchors), seed, truncation)
+      num_anchors = interpolation.check_integer('num_anchors', num_anchors, 2)
+      anchors = self.sample_latents(num_anchors, seed, truncation)
     anchors = np.asarray(anchors, np.float32)
     if anchors.ndim != 2 or anchors.shape[1] != self.latent_size:
       raise ValueError('anchors must have shape [N, %d], got %s' %
@@ -395,7 +409,7 @@ class Synth(SynthBase):
                bfloat16=False):
     self.config = config
     self.generator = generator
-    self.batch_size = int(batch_size)
+    self.batch_size = interpolation.check_integer('batch_size', batch_size, 1)
     self.source = source
     self.graph = GenerationGraph(config, generator, vocoder, griffin_lim_iters,
                                  bfloat16)
@@ -446,7 +460,9 @@ class Synth(SynthBase):
 
   def specgrams_to_waves(self, specgrams):
     """Denormalized specgrams [N, H, W, C] -> waves [N, audio_length]."""
-    return self._invert_fn(tf.constant(specgrams, tf.float32)).numpy()
+    specgrams = spectral.check_float(
+        specgrams, 'specgrams', (None,) + tuple(self.transform.spec_shape))
+    return self._invert_fn(specgrams).numpy()
 
 
 def load(path=None, batch_size=8, **kwargs):
@@ -456,6 +472,7 @@ def load(path=None, batch_size=8, **kwargs):
   kwargs (vocoder, griffin_lim_iters, jit_compile, bfloat16) go to `Synth`;
   a SavedModel has its inversion baked in and accepts none of them.
   """
+  batch_size = interpolation.check_integer('batch_size', batch_size, 1)
   if path is None:
     path = default_model_path()
   path = os.fspath(path)

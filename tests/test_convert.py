@@ -298,3 +298,58 @@ def test_held_out_config_linear_lowres_partial_stage(tmp_path):
   # Random weights give huge, noisy waves (peak ~ 1e2); compare relatively.
   rel = np.sqrt(np.mean((waves - ref_waves)**2) / np.mean(ref_waves**2))
   assert rel <= 1e-3
+
+
+# --- unreadable files ----------------------------------------------------------
+def _copy_with_data(tiny_ckpt_dir, dst, edit):
+  shutil.copytree(tiny_ckpt_dir, dst)
+  _, prefix = magenta.latest_stage(dst)
+  data = prefix + '.data-00000-of-00001'
+  with open(data, 'rb') as f:
+    raw = bytearray(f.read())
+  with open(data, 'wb') as f:
+    f.write(edit(raw))
+  return dst
+
+
+def _flip(raw):
+  raw[len(raw) // 5:len(raw) // 5 + 64] = bytes(b ^ 0xff for b in
+                                                raw[len(raw) // 5:
+                                                    len(raw) // 5 + 64])
+  return raw
+
+
+@pytest.mark.parametrize('edit', [_flip, lambda raw: raw[:1000]],
+                         ids=['checksum', 'truncated'])
+def test_corrupt_data_file_refused(tiny_ckpt_dir, tmp_path, edit):
+  d = _copy_with_data(tiny_ckpt_dir, str(tmp_path / 'c'), edit)
+  with pytest.raises(ValueError, match='corrupt checkpoint') as e:
+    magenta.load_magenta_checkpoint(d)
+  assert str(e.value).startswith(os.path.abspath(d)) and '\n' not in str(
+      e.value)
+
+
+@pytest.mark.parametrize('text', ['{"a": ', '[1, 2]', '"x"'])
+def test_bad_experiment_json_refused(tiny_ckpt_dir, tmp_path, text):
+  d = str(tmp_path / 'c')
+  shutil.copytree(tiny_ckpt_dir, d)
+  with open(os.path.join(d, 'experiment.json'), 'w') as f:
+    f.write(text)
+  with pytest.raises(ValueError, match='experiment.json: expected a JSON '
+                     'object'):
+    magenta.read_config(d)
+  with pytest.raises(ValueError, match='experiment.json: expected a JSON '
+                     'object'):
+    gansynth_tf2.load(d)
+
+
+def test_cli_convert_unwritable_output_is_one_line(tiny_ckpt_dir):
+  res = subprocess.run(
+      [sys.executable, '-m', 'gansynth_tools.convert_magenta_checkpoint',
+       '--magenta_ckpt_dir=' + tiny_ckpt_dir,
+       '--output_dir=/proc/gansynth_no/such_dir'],
+      capture_output=True, text=True, timeout=300)
+  assert res.returncode == 1, res.stderr[-2000:]
+  assert 'Traceback' not in res.stderr
+  assert res.stderr.strip().splitlines()[-1].startswith(
+      'gansynth-convert: error: ')

@@ -50,8 +50,10 @@ def test_lerp_midpoint_and_slerp_properties(anchors):
 
 
 def test_bad_arguments(anchors):
-  with pytest.raises(ValueError, match='at least 2 steps'):
-    interpolation.interpolate(anchors, 1)
+  for bad in (1, 2.5, True, '3', None, float('nan')):
+    with pytest.raises(ValueError, match='steps must be an integer >= 2'):
+      interpolation.interpolate(anchors, bad)
+  assert interpolation.interpolate(anchors, 3.0).shape == (3, 256)
   with pytest.raises(ValueError, match='interpolation must be'):
     interpolation.interpolate(anchors, 3, 'cubic')
   with pytest.raises(ValueError, match='anchors must have shape'):

@@ -221,3 +221,49 @@ def test_fast_inversion_equals_the_spectral_transform(config_name):
     assert got.shape == want.shape
     # Float rounding (2e-7 measured).
     assert np.abs(got - want).max() <= 2e-6 * max(1.0, np.abs(want).max())
+
+
+def test_bad_inputs_are_refused(mel, spec_reference):
+  w = spec_reference['waves']
+  for bad in (w[0], w[:, :32000], np.pad(w, [[0, 0], [0, 100]]), w[:, None]):
+    with pytest.raises(ValueError, match=r'waves must have shape \[batch, '
+                       r'64000\]'):
+      mel.waves_to_specgrams(bad)
+  with pytest.raises(ValueError, match='waves must be a float array.*int16'):
+    mel.waves_to_stfts((w * 32767).astype(np.int16))
+  with pytest.raises(ValueError, match='waves must be a float array'):
+    mel.waves_to_specgrams(tf.constant(w.astype(np.int16)))
+  spec = mel.waves_to_specgrams(w).numpy()
+  inv = spectral.IFInversion(mel)
+  for bad in (spec[0], spec[:, :64], spec[..., :1], spec[:, :, :512]):
+    for fn in (mel.specgrams_to_waves, inv):
+      with pytest.raises(ValueError, match=r'specgrams must have shape '
+                         r'\[batch, 128, 1024, 2\]'):
+        fn(bad)
+  for bad in (np.ones((128, 1024)), np.ones((1, 100, 1024)),
+              np.ones((1, 128, 1025))):
+    with pytest.raises(ValueError, match=r'magnitude must have shape '
+                       r'\[batch, 128, 1024\]'):
+      mel.griffin_lim(bad.astype(np.float32), 1)
+
+
+def test_float64_tensors_are_cast(mel, spec_reference):
+  w = spec_reference['waves']
+  want = mel.waves_to_specgrams(w).numpy()
+  np.testing.assert_array_equal(
+      mel.waves_to_specgrams(tf.constant(w.astype(np.float64))).numpy(), want)
+  np.testing.assert_array_equal(
+      mel.specgrams_to_waves(tf.constant(want.astype(np.float64))).numpy(),
+      mel.specgrams_to_waves(want).numpy())
+  mag = tf.abs(mel.waves_to_stfts(w))
+  assert mel.griffin_lim(tf.cast(mag, tf.float64), 1).shape == (1, 64000)
+
+
+def test_unknown_static_sizes_are_not_checked(mel, spec_reference):
+  stft = tf.function(mel.waves_to_stfts,
+                     input_signature=[tf.TensorSpec([None, None])])
+  gl = tf.function(lambda m: mel.griffin_lim(m, 1),
+                   input_signature=[tf.TensorSpec([None, None, 1024])])
+  mag = tf.abs(stft(spec_reference['waves']))
+  assert mag.shape == (1, 128, 1024)
+  assert gl(mag).shape == (1, 64000)

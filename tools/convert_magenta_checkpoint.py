@@ -9,8 +9,6 @@ num_blocks and progress from the stage and global_step as the original does,
 checks the result numerically, and writes the model dir.
 """
 
-import sys
-
 from absl import app
 from absl import flags
 
@@ -42,9 +40,8 @@ def main(argv):
     err = float(np.abs(ref - out).max())
     if err > 1e-5:
       raise ValueError('written model differs from the checkpoint by %g' % err)
-  except ValueError as e:
-    print('gansynth-convert: error: %s' % e, file=sys.stderr)
-    sys.exit(1)
+  except Exception as e:  # pylint: disable=broad-except
+    cli_errors.fail('gansynth-convert', e)  # re-raises bugs
   print('Converted %s (stage %d, %d blocks, global_step %d, progress %.3f) '
         '-> %s' % (m['checkpoint'], m['stage_id'], m['num_blocks'],
                    m['global_step'], m['progress'], _OUT.value))
