@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from gansynth_tf2 import io_util
+from gansynth_tf2 import spectral
 from gansynth_tf2 import synth as synth_lib
 
 FORMAT_VERSION = 1
@@ -483,5 +484,9 @@ class SavedModelSynth(synth_lib.SynthBase):
     if 'specgrams_to_waveforms' not in self._sigs:
       raise ValueError('%s: SavedModel has no specgrams_to_waveforms '
                        'signature' % self.source)
-    return self._sigs['specgrams_to_waveforms'](
-        specgrams=tf.constant(specgrams, tf.float32))['waveforms'].numpy()
+    fn = self._sigs['specgrams_to_waveforms']
+    spec = fn.structured_input_signature[1]['specgrams']
+    specgrams = spectral.check_float(specgrams, 'specgrams',
+                                     tuple(spec.shape.as_list()))
+    return fn(specgrams=tf.constant(specgrams, tf.float32))[
+        'waveforms'].numpy()

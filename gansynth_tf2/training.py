@@ -779,7 +779,7 @@ class Trainer:
           self._log_line(stage_id, num_blocks, progress, rate, metrics)
           last_log = now
         if self._stop_signal is not None:
-          self.save(complete=False)
+          self.save(complete=self.images_seen >= total)
           self._log('[gansynth-train] stopped by signal %d at %d images; '
                     'checkpoint saved' % (self._stop_signal, after))
           return 'interrupted'

@@ -82,6 +82,10 @@ def test_outputs_equal_in_process_model(saved_model_dir, tiny_synth, probe):
       tiny_synth.generate_specgrams(p, z, normalized=True), atol=1e-6)
   np.testing.assert_allclose(sm.specgrams_to_waves(specs),
                              tiny_synth.specgrams_to_waves(specs), atol=1e-5)
+  with pytest.raises(ValueError, match=r'specgrams must have shape \[batch, '
+                     r'%d, %d, 2\], got \[3, %d, %d, 1\]' % (
+                         specs.shape[1:3] + specs.shape[1:3])):
+    sm.specgrams_to_waves(specs[..., :1])
   # (pitches, seed) signature: reproducible, and its latents mean the same.
   w1, z1 = sm.generate_from_seed(p, 5)
   w2, z2 = sm.generate_from_seed(p, 5)

@@ -124,6 +124,20 @@ def test_non_progressive_trains_all_blocks(tmp_path):
   assert info['num_blocks'] == 4 and info['complete']
 
 
+def test_signal_on_the_last_step_still_records_complete(tmp_path):
+  cfg = _tiny(train_progressive=False, total_num_images=16, **SMALL_GEOMETRY)
+  root = str(tmp_path / 'run')
+
+  def log(line):  # SIGTERM arrives while the final step is being logged
+    if 'images 16/16' in line:
+      os.kill(os.getpid(), signal.SIGTERM)
+  res = training.train(cfg, root, strategy='default', summaries=False,
+                       log=log)
+  assert res['signal'] == signal.SIGTERM and res['images_seen'] == 16
+  info = model_io.read_info(root)
+  assert info['images_seen'] == 16 and info['complete']
+
+
 @pytest.mark.timeout(900)
 def test_pitch_accuracy_rises_on_tones(tmp_path):
   """Stage 0 on tones of 4 pitches: the AC classifier learns the real
