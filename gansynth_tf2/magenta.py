@@ -158,6 +158,11 @@ def check_variables(shapes, config, num_blocks):
   required = {n: s for n, (_, s) in g.items()}
   required.update({n + EMA_SUFFIX: s for n, (_, s) in g.items()})
   required.update({n: s for n, (_, s) in d.items()})
+  if config.train_progressive:
+    # The blend position is computed from this counter, as the original does;
+    # without it the conversion would silently blend as at progress 0.
+    counter = 'global_step' if config.train_time_limit is None else 'Variable'
+    required[counter] = ()
   optional = _optimizer_names(list(g) + list(d), num_blocks)
   optional |= {'global_step', 'Variable'}
   missing = sorted(n for n in required if n not in shapes)

@@ -353,3 +353,21 @@ def test_cli_convert_unwritable_output_is_one_line(tiny_ckpt_dir):
   assert 'Traceback' not in res.stderr
   assert res.stderr.strip().splitlines()[-1].startswith(
       'gansynth-convert: error: ')
+
+
+@pytest.mark.parametrize('drop,experiment', [
+    ('global_step', None), ('Variable', {'train_time_limit': 100.0})])
+def test_missing_progress_counter_refused(tiny_ckpt_dir, tmp_path, drop,
+                                          experiment):
+  """Without the counter the blend position cannot be derived: refused, not
+  silently converted at progress 0 (block 1 only)."""
+  d = _rewrite_checkpoint(tiny_ckpt_dir, str(tmp_path / 'c'), drop=[drop],
+                          experiment=experiment)
+  with pytest.raises(magenta.CheckpointMismatchError,
+                     match='1 missing variable[^$]*' + drop):
+    magenta.load_magenta_checkpoint(d)
+  # A non-progressive run does not need it (progress = num_blocks - 1).
+  d = _rewrite_checkpoint(tiny_ckpt_dir, str(tmp_path / 'np'), drop=[drop],
+                          experiment=dict(experiment or {},
+                                          train_progressive=False))
+  assert magenta.load_magenta_checkpoint(d)['progress'] == 6.0
