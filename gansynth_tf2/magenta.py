@@ -75,7 +75,18 @@ def read_config(path):
   known = {k: v for k, v in values.items() if k in config_lib.DEFAULTS}
   # Keys that the original did not set in experiment.json keep the
   # original's set_flags defaults (our Config defaults are the same).
-  return config_lib.Config(known)
+  config = config_lib.Config(known)
+  # Original variants our networks do not implement: refused here, before a
+  # model dir is written that could not generate (normalizer) or would
+  # silently compute another architecture (simple_arch).
+  if config.simple_arch:
+    raise ValueError('%s: simple_arch=true (the original\'s dense/transposed-'
+                     'conv variant) is not supported' % name)
+  if config.data_normalizer != 'specgrams_prespecified_normalizer':
+    raise ValueError('%s: data_normalizer=%r is not supported; only '
+                     'specgrams_prespecified_normalizer (the default)' %
+                     (name, config.data_normalizer))
+  return config
 
 
 def generator_names(config, num_blocks):

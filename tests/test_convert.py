@@ -371,3 +371,19 @@ def test_missing_progress_counter_refused(tiny_ckpt_dir, tmp_path, drop,
                           experiment=dict(experiment or {},
                                           train_progressive=False))
   assert magenta.load_magenta_checkpoint(d)['progress'] == 6.0
+
+
+@pytest.mark.parametrize('experiment,match', [
+    ({'data_normalizer': 'specgrams_simple_normalizer'}, 'data_normalizer'),
+    ({'data_normalizer': 'none'}, 'data_normalizer'),
+    ({'simple_arch': True}, 'simple_arch')])
+def test_unsupported_original_hparams_refused_before_writing(
+    tiny_ckpt_dir, tmp_path, experiment, match):
+  d = _rewrite_checkpoint(tiny_ckpt_dir, str(tmp_path / 'c'),
+                          experiment=experiment)
+  out = str(tmp_path / 'native')
+  with pytest.raises(ValueError, match='experiment.json: ' + match):
+    magenta.convert(d, out)
+  assert not os.path.exists(out)
+  with pytest.raises(ValueError, match=match):
+    gansynth_tf2.load(d)
