@@ -75,7 +75,10 @@ def read_config(path):
   known = {k: v for k, v in values.items() if k in config_lib.DEFAULTS}
   # Keys that the original did not set in experiment.json keep the
   # original's set_flags defaults (our Config defaults are the same).
-  config = config_lib.Config(known)
+  try:
+    config = config_lib.Config(known)
+  except ValueError as e:  # a value out of range or of the wrong type
+    raise ValueError('%s: %s' % (name, e)) from None
   # Original variants our networks do not implement: refused here, before a
   # model dir is written that could not generate (normalizer) or would
   # silently compute another architecture (simple_arch).
@@ -240,6 +243,11 @@ def load_magenta_checkpoint(path, load_discriminator=True):
                      'checkpoint dir' % path)
   config = read_config(path)
   stage_id, prefix = latest_stage(path)
+  if not 0 <= stage_id < config.total_num_stages:
+    raise ValueError('%s: stage_%05d does not fit its experiment.json '
+                     '(num_resolutions=%d: stages 0..%d)' % (
+                         path, stage_id, config.num_resolutions,
+                         config.total_num_stages - 1))
   num_blocks, _ = config.stage_info(stage_id)
   try:
     reader = tf.train.load_checkpoint(prefix)

@@ -387,3 +387,19 @@ def test_unsupported_original_hparams_refused_before_writing(
   assert not os.path.exists(out)
   with pytest.raises(ValueError, match=match):
     gansynth_tf2.load(d)
+
+
+def test_stage_beyond_the_config_is_a_clear_error(tiny_ckpt_dir, tmp_path):
+  d = str(tmp_path / 'c')
+  shutil.copytree(tiny_ckpt_dir, d)
+  os.rename(os.path.join(d, 'stage_00012'), os.path.join(d, 'stage_00013'))
+  with pytest.raises(ValueError, match='stage_00013 does not fit') as e:
+    magenta.load_magenta_checkpoint(d)
+  assert str(e.value).startswith(os.path.abspath(d))
+
+
+def test_bad_hparam_value_names_experiment_json(tiny_ckpt_dir, tmp_path):
+  d = _rewrite_checkpoint(tiny_ckpt_dir, str(tmp_path / 'c'),
+                          experiment={'data_type': 'wave'})
+  with pytest.raises(ValueError, match='experiment.json: data_type must be'):
+    gansynth_tf2.load(d)
