@@ -46,8 +46,21 @@ def latest_stage(path):
                      'checkpoint dir (experiment.json + stage_000NN/)' % path)
   stage_id, name = stages[-1]
   stage_dir = os.path.join(path, name)
-  prefix = tf.train.latest_checkpoint(stage_dir)
-  if prefix is None:  # a 'checkpoint' file with an absolute, foreign path
+  # The 'checkpoint' file names the newest checkpoint, often by the absolute
+  # path it was trained at: only its base name is used, inside `stage_dir`
+  # (not tf.train.latest_checkpoint, which would load a checkpoint elsewhere
+  # that still exists at that path, or log an error when none does).
+  try:
+    state = tf.train.get_checkpoint_state(stage_dir)
+  except ValueError:  # an empty model_checkpoint_path
+    state = None
+  prefix = None
+  if state is not None and state.model_checkpoint_path:
+    prefix = os.path.join(stage_dir,
+                          os.path.basename(state.model_checkpoint_path))
+    if not os.path.isfile(prefix + '.index'):
+      prefix = None
+  if prefix is None:  # no usable 'checkpoint' file: the newest *.index
     index = sorted(f for f in os.listdir(stage_dir) if f.endswith('.index'))
     if not index:
       raise ValueError('%s: no checkpoint (*.index) in %s' % (path, name))

@@ -403,3 +403,21 @@ def test_bad_hparam_value_names_experiment_json(tiny_ckpt_dir, tmp_path):
                           experiment={'data_type': 'wave'})
   with pytest.raises(ValueError, match='experiment.json: data_type must be'):
     gansynth_tf2.load(d)
+
+
+def test_checkpoint_file_with_a_foreign_path_loads_this_dir(tiny_ckpt_dir,
+                                                            tmp_path):
+  """Real checkpoint files name the absolute path training wrote to; the
+  checkpoint inside the given dir is loaded, even if that path exists."""
+  foreign = _rewrite_checkpoint(tiny_ckpt_dir, str(tmp_path / 'foreign'),
+                                replace={'global_step': np.int64(184)})
+  _, foreign_prefix = magenta.latest_stage(foreign)
+  d = str(tmp_path / 'c')
+  shutil.copytree(tiny_ckpt_dir, d)
+  for target in (foreign_prefix, '/nonexistent/train/stage_00012/model.ckpt-216'):
+    with open(os.path.join(d, 'stage_00012', 'checkpoint'), 'w') as f:
+      f.write('model_checkpoint_path: "%s"\n' % target)
+    stage, prefix = magenta.latest_stage(d)
+    assert stage == 12 and prefix == os.path.join(d, 'stage_00012',
+                                                  'model.ckpt-216')
+  assert magenta.load_magenta_checkpoint(d)['global_step'] == 216
