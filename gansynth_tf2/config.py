@@ -370,7 +370,10 @@ class Config:
     capped = min(int(current_image_id), min_total - 1)
     stage_images = stable + trans
     integer = capped // stage_images
-    fraction = max(0.0, float(capped % stage_images - stable) / float(trans))
+    # No transition (trans 0): the remainder is < 0, so the fraction is 0 as
+    # in the original (max(0, -inf)); gan.compute_progress divides the same.
+    fraction = max(0.0, float(capped % stage_images - stable) /
+                   float(max(trans, 1)))
     return float(integer) + fraction
 
   # --- (de)serialization ---------------------------------------------------

@@ -421,3 +421,13 @@ def test_checkpoint_file_with_a_foreign_path_loads_this_dir(tiny_ckpt_dir,
     assert stage == 12 and prefix == os.path.join(d, 'stage_00012',
                                                   'model.ckpt-216')
   assert magenta.load_magenta_checkpoint(d)['global_step'] == 216
+
+
+def test_config_without_transition_stages_converts(tiny_ckpt_dir, tmp_path):
+  """transition_stage_num_images 0 (no fade-in): the original's progress is
+  the integer stage (max(0, -x / 0) = 0); was a ZeroDivisionError."""
+  d = _rewrite_checkpoint(tiny_ckpt_dir, str(tmp_path / 'c'),
+                          experiment={'transition_stage_num_images': 0})
+  m = magenta.load_magenta_checkpoint(d)
+  assert m['progress'] == 6.0
+  assert m['config'].compute_progress(40, 7) == 2.0
