@@ -307,6 +307,9 @@ def train(train_specgrams, train_pitches, val_specgrams=None, val_pitches=None,
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   params = make_params(**(params or {}))
+  # Seeded before the network is built: Keras draws each initializer's seed
+  # from Python's `random` when the layer is created.
+  keras.utils.set_random_seed(seed)
   clf = PitchClassifier(params)
   x = np.asarray(train_specgrams, np.float32)
   if x.ndim != 4 or tuple(x.shape[1:]) != tuple(clf.front_end.shape):
@@ -319,7 +322,6 @@ def train(train_specgrams, train_pitches, val_specgrams=None, val_pitches=None,
   if has_val:
     xv = np.asarray(val_specgrams, np.float32)
     yv = clf.labels(val_pitches)
-  keras.utils.set_random_seed(seed)
   model = keras.Model(clf.network.input, clf.network.outputs[0])
   steps = epochs * int(np.ceil(len(x) / batch_size))
   sched = keras.optimizers.schedules.CosineDecay(learning_rate,
