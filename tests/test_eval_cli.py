@@ -225,3 +225,22 @@ def test_reader_bad_inputs(tmp_path):
     f.write(b'\xff' * 16)
   with pytest.raises(ValueError, match='corrupt'):
     real_data.read_notes(path, audio_length=1000)
+  # A glob that matches a file that cannot be opened (a dangling link): a
+  # ValueError naming it, not TensorFlow's NotFoundError.
+  os.symlink(str(tmp_path / 'gone.tfrecord'), str(tmp_path / 'x-valid.tfrecord'))
+  with pytest.raises(ValueError, match='x-valid.tfrecord: cannot read'):
+    real_data.read_notes(str(tmp_path / '*valid*'))
+  with pytest.raises(ValueError, match='x-valid.tfrecord: cannot read'):
+    next(real_data.iter_notes(str(tmp_path / '*valid*')))
+
+
+def test_train_tool_unreadable_data_is_a_one_line_error(tmp_path):
+  os.symlink(str(tmp_path / 'gone.tfrecord'), str(tmp_path / 'x-train.tfrecord'))
+  out = str(tmp_path / 'clf')
+  proc = _run('gansynth_tools.train_pitch_classifier',
+              '--train_data=%s' % (tmp_path / '*train*'),
+              '--output_dir=%s' % out)
+  assert proc.returncode == 1, proc.stderr[-2000:]
+  assert 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+  assert 'x-train.tfrecord: cannot read' in _error_line(proc)
+  assert not os.path.exists(out)

@@ -20,7 +20,6 @@ Magenta checkpoint dir; without it, the model shipped in saved_models/.
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -88,10 +87,8 @@ def main(argv):
         classifier_path=_CLASSIFIER.value,
         log=lambda s: print(s, flush=True))
     report.write_report(result, _OUT.value)
-  except (ValueError, OSError) as e:
-    msg = ' '.join(str(e).split())
-    print('gansynth-eval: error: %s' % msg, file=sys.stderr)
-    sys.exit(1)
+  except Exception as e:  # pylint: disable=broad-except
+    cli_errors.fail('gansynth-eval', e)  # one line for ValueError, OSError, tf errors
   print('Wrote %s' % _OUT.value)
 
 

@@ -15,7 +15,6 @@ minutes on 2 CPU cores.
 """
 
 import os
-import sys
 import time
 
 from absl import app
@@ -130,10 +129,8 @@ def main(argv):
     clf.info.update({'train_data': _TRAIN.value, 'heldout': heldout,
                      'pitch_classes_seen': int(len(np.unique(p)))})
     clf.save(_OUT.value)
-  except (ValueError, OSError) as e:
-    msg = ' '.join(str(e).split())
-    print('train_pitch_classifier: error: %s' % msg, file=sys.stderr)
-    sys.exit(1)
+  except Exception as e:  # pylint: disable=broad-except
+    cli_errors.fail('train_pitch_classifier', e)  # one line for ValueError, OSError, tf errors
   log('Held-out accuracy %.4f (%d notes, best epoch %d); wrote %s' %
       (clf.info['heldout_accuracy'], clf.info['num_heldout_notes'],
        clf.info['best_epoch'], _OUT.value))

@@ -50,6 +50,15 @@ def _compression(path):
     return 'GZIP' if f.read(2) == _GZIP_MAGIC else ''
 
 
+def _read_error(path, e):
+  """ValueError naming `path` for a TensorFlow error reading it (a corrupt
+  record, or a file that cannot be opened: a dangling link, no permission)."""
+  what = ('corrupt TFRecord file' if isinstance(e, tf.errors.DataLossError)
+          else 'cannot read TFRecord file')
+  return ValueError('%s: %s: %s' % (path, what,
+                                    e.message.splitlines()[0][:200]))
+
+
 def _records(path):
   return tf.data.TFRecordDataset(path, compression_type=_compression(path),
                                  buffer_size=4 << 20)
@@ -106,9 +115,8 @@ def index_pitches(files, batch_size=256):
         pitches.append(p)
         where.extend((fi, ri + j) for j in range(len(p)))
         ri += len(p)
-    except tf.errors.DataLossError as e:
-      raise ValueError('%s: corrupt TFRecord file: %s' %
-                       (path, e.message.splitlines()[0][:200])) from None
+    except tf.errors.OpError as e:
+      raise _read_error(path, e) from None
   if not pitches:
     return np.zeros([0], np.int64), []
   return np.concatenate(pitches), where
@@ -137,9 +145,8 @@ def iter_notes(pattern, batch_size=32, pitch_range=None, audio_length=64000,
         audio = _fix_audio(ex['audio'], audio_length, path)
         yield {'audio': audio[keep], 'pitch': pitch[keep],
                'instrument': ex['instrument'].numpy().astype(np.int32)[keep]}
-    except tf.errors.DataLossError as e:
-      raise ValueError('%s: corrupt TFRecord file: %s' %
-                       (path, e.message.splitlines()[0][:200])) from None
+    except tf.errors.OpError as e:
+      raise _read_error(path, e) from None
 
 
 def read_notes(pattern, pitch_range=None, max_notes=None, seed=0,
@@ -192,13 +199,16 @@ def read_notes(pattern, pitch_range=None, max_notes=None, seed=0,
     def record_only(unused_i, record):
       return record
 
-    ds = _records(path).enumerate().filter(wanted).map(record_only)
-    for batch in ds.batch(64):
-      ex = _parse_batch(batch, True, path)
-      _check_rate(ex['sample_rate'].numpy(), sample_rate, path)
-      out['audio'].append(_fix_audio(ex['audio'], audio_length, path))
-      out['pitch'].append(ex['pitch'].numpy().astype(np.int32))
-      out['instrument'].append(ex['instrument'].numpy().astype(np.int32))
+    try:
+      ds = _records(path).enumerate().filter(wanted).map(record_only)
+      for batch in ds.batch(64):
+        ex = _parse_batch(batch, True, path)
+        _check_rate(ex['sample_rate'].numpy(), sample_rate, path)
+        out['audio'].append(_fix_audio(ex['audio'], audio_length, path))
+        out['pitch'].append(ex['pitch'].numpy().astype(np.int32))
+        out['instrument'].append(ex['instrument'].numpy().astype(np.int32))
+    except tf.errors.OpError as e:
+      raise _read_error(path, e) from None
   return {k: np.concatenate(v) for k, v in out.items()}
 
 
