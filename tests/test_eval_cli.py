@@ -244,3 +244,33 @@ def test_train_tool_unreadable_data_is_a_one_line_error(tmp_path):
   assert 'Traceback' not in proc.stderr, proc.stderr[-2000:]
   assert 'x-train.tfrecord: cannot read' in _error_line(proc)
   assert not os.path.exists(out)
+
+
+def test_train_tool_checks_its_output_dir_first_and_keeps_its_input(tmp_path):
+  p = np.tile(PITCHES, 3)
+  # An earlier classifier dir that also holds the training data: replacing it
+  # would delete the data.
+  clf_dir = tmp_path / 'clf'
+  clf_dir.mkdir()
+  (clf_dir / pc.PARAMS_JSON).write_text('{}')
+  data = clf_dir / 'syn-train.tfrecord'
+  real_data.write_notes(str(data), synthetic.harmonic_notes(p, seed=1), p,
+                        instruments=np.repeat(np.arange(3), len(PITCHES)))
+  proc = _run('gansynth_tools.train_pitch_classifier',
+              '--train_data=%s' % data, '--output_dir=%s' % clf_dir,
+              '--epochs=1')
+  assert proc.returncode == 1, proc.stderr[-2000:]
+  assert 'holds the input' in _error_line(proc)
+  assert 'Reading' not in proc.stdout  # refused before any work
+  assert data.exists()
+  # A non-empty folder of something else: refused before training.
+  other = tmp_path / 'other'
+  other.mkdir()
+  (other / 'notes.txt').write_text('mine')
+  proc = _run('gansynth_tools.train_pitch_classifier',
+              '--train_data=%s' % data, '--output_dir=%s' % other,
+              '--epochs=1')
+  assert proc.returncode == 1, proc.stderr[-2000:]
+  assert 'non-empty folder' in _error_line(proc)
+  assert 'Reading' not in proc.stdout
+  assert os.listdir(other) == ['notes.txt']

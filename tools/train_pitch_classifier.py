@@ -92,8 +92,17 @@ def main(argv):
     if not 0.0 < _HELDOUT.value < 1.0:
       raise ValueError('--heldout_fraction must be in (0, 1)')
     import numpy as np  # pylint: disable=g-import-not-at-top
+    from gansynth_tf2 import io_util  # pylint: disable=g-import-not-at-top
     from gansynth_tf2.eval import pitch_classifier  # pylint: disable=g-import-not-at-top
+    from gansynth_tf2.eval import real_data  # pylint: disable=g-import-not-at-top
     lo, hi = _range(_PITCHES.value)
+    # The output folder is checked before the (long) training, and may not be
+    # or hold the input data (it is replaced as a whole).
+    inputs = real_data.list_files(_TRAIN.value)
+    if _EVAL.value:
+      inputs += real_data.list_files(_EVAL.value)
+    io_util.check_output_dir(_OUT.value, pitch_classifier.PARAMS_JSON,
+                             protect=inputs)
     params = pitch_classifier.make_params(min_pitch=lo, max_pitch=hi,
                                           representation=_REPR.value)
     front_end = pitch_classifier.FrontEnd(params)
@@ -128,7 +137,7 @@ def main(argv):
         time_limit_s=_TIME_LIMIT.value, verbose=0, log=log)
     clf.info.update({'train_data': _TRAIN.value, 'heldout': heldout,
                      'pitch_classes_seen': int(len(np.unique(p)))})
-    clf.save(_OUT.value)
+    clf.save(_OUT.value, protect=inputs)
   except Exception as e:  # pylint: disable=broad-except
     cli_errors.fail('train_pitch_classifier', e)  # one line for ValueError, OSError, tf errors
   log('Held-out accuracy %.4f (%d notes, best epoch %d); wrote %s' %

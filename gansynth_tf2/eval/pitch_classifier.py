@@ -215,9 +215,13 @@ class PitchClassifier:
     pred = self.predict(waves)['predicted_pitch']
     return float(np.mean(pred == np.asarray(pitches).reshape(-1)))
 
-  def save(self, path):
-    """Writes the classifier dir atomically (a crash leaves the old one)."""
-    with io_util.atomic_dir(path, PARAMS_JSON) as tmp:
+  def save(self, path, protect=()):
+    """Writes the classifier dir atomically (a crash leaves the old one).
+
+    An existing `path` is replaced only when it is empty or an earlier
+    classifier dir, and never when it is or holds one of the `protect` paths.
+    """
+    with io_util.atomic_dir(path, PARAMS_JSON, protect) as tmp:
       self.network.save_weights(os.path.join(tmp, WEIGHTS_FILE))
       with open(os.path.join(tmp, PARAMS_JSON), 'w') as f:
         json.dump({'format': FORMAT, 'params': self.params, 'info': self.info},
