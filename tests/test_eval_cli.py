@@ -274,3 +274,27 @@ def test_train_tool_checks_its_output_dir_first_and_keeps_its_input(tmp_path):
   assert 'non-empty folder' in _error_line(proc)
   assert 'Reading' not in proc.stdout
   assert os.listdir(other) == ['notes.txt']
+
+
+def test_eval_cli_refuses_a_report_path_that_replaces_an_input(tmp_path):
+  p = np.array(PITCHES)
+  data = tmp_path / 'syn-test.tfrecord'
+  real_data.write_notes(str(data), synthetic.harmonic_notes(p, seed=1), p)
+  before = data.read_bytes()
+  clf_dir = tmp_path / 'clf'
+  clf_dir.mkdir()
+  (clf_dir / pc.PARAMS_JSON).write_text('{"format": "mine"}')
+  common = ['--real_only', '--real_data=%s' % (tmp_path / '*test*'),
+            '--classifier=%s' % clf_dir]
+  # The report would overwrite the real data, or the classifier description.
+  for out in (data, clf_dir / pc.PARAMS_JSON):
+    proc = _run('gansynth_tools.evaluate', '--output_json=%s' % out, *common)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert 'would replace the input' in _error_line(proc)
+  assert data.read_bytes() == before
+  assert (clf_dir / pc.PARAMS_JSON).read_text() == '{"format": "mine"}'
+  # A report path under a file: refused before anything is evaluated.
+  proc = _run('gansynth_tools.evaluate', '--output_json=%s' % (data / 'r.json'),
+              *common)
+  assert proc.returncode == 1, proc.stderr[-2000:]
+  assert 'is not a folder' in _error_line(proc)

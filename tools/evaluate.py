@@ -47,6 +47,19 @@ _REAL_ONLY = flags.DEFINE_bool('real_only', False, 'Evaluate the real data '
 _BATCH = flags.DEFINE_integer('batch_size', 8, 'Generation batch size.')
 
 
+def _check_not_an_input(out, inputs):
+  """Refuses an --output_json that would replace an input file (a real-data
+  TFRecord, or a file of the classifier or model)."""
+  real = os.path.realpath(out)
+  if not os.path.exists(real):
+    return
+  for p in inputs:
+    rp = os.path.realpath(p)
+    if os.path.commonpath([real, rp]) == rp:
+      raise ValueError('--output_json %s would replace the input %s: choose '
+                       'another report path' % (out, real))
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('unexpected arguments: %s' % ' '.join(argv[1:]))
@@ -63,6 +76,9 @@ def main(argv):
     if os.path.isdir(_OUT.value):
       raise ValueError('--output_json %s is a folder; expected a file path '
                        '(e.g. %s/report.json)' % (_OUT.value, _OUT.value))
+    if os.path.lexists(out_parent) and not os.path.isdir(out_parent):
+      raise ValueError('--output_json %s: %s is not a folder' % (
+          _OUT.value, out_parent))
     if os.path.isdir(out_parent) and not os.access(out_parent, os.W_OK):
       raise ValueError('--output_json %s: folder %s is not writable' % (
           _OUT.value, out_parent))
@@ -71,14 +87,19 @@ def main(argv):
     if _BATCH.value < 1:
       raise ValueError('--batch_size must be >= 1')
     from gansynth_tf2.eval import pitch_classifier  # pylint: disable=g-import-not-at-top
+    from gansynth_tf2.eval import real_data  # pylint: disable=g-import-not-at-top
     from gansynth_tf2.eval import report  # pylint: disable=g-import-not-at-top
-    clf = pitch_classifier.load(_CLASSIFIER.value)
-    pitches = report.parse_pitches(_PITCHES.value, clf.pitch_range)
-    synth = None
     model_path = None
     if not _REAL_ONLY.value:
       from gansynth_tf2 import synth as synth_lib  # pylint: disable=g-import-not-at-top
       model_path = _MODEL.value or synth_lib.default_model_path()
+    _check_not_an_input(_OUT.value, real_data.list_files(_REAL.value) +
+                        [_CLASSIFIER.value] + ([model_path] if model_path
+                                               else []))
+    clf = pitch_classifier.load(_CLASSIFIER.value)
+    pitches = report.parse_pitches(_PITCHES.value, clf.pitch_range)
+    synth = None
+    if not _REAL_ONLY.value:
       synth = synth_lib.load(model_path, batch_size=_BATCH.value)
     result = report.evaluate(
         _REAL.value, clf, synth=synth, num_samples=_NUM.value,
