@@ -85,6 +85,17 @@ def test_load_and_train_bad_inputs(tmp_path):
   (tmp_path / pc.PARAMS_JSON).write_text('{"format": "other"}')
   with pytest.raises(ValueError, match='not a pitch classifier description'):
     pc.load(str(tmp_path))
+  # Malformed descriptions: one ValueError naming the file, no KeyError /
+  # AttributeError / TypeError.
+  for text, match in (('[1, 2]', 'not a pitch classifier description'),
+                      ('{"format": "%s"}' % pc.FORMAT, 'no "params"'),
+                      ('{"format": "%s", "params": {"time_pool": "32"}}' %
+                       pc.FORMAT, 'bad params'),
+                      ('{"format": "%s", "params": {"bogus": 1}}' % pc.FORMAT,
+                       'bad params.*unknown classifier parameter')):
+    (tmp_path / pc.PARAMS_JSON).write_text(text)
+    with pytest.raises(ValueError, match=match):
+      pc.load(str(tmp_path))
   with pytest.raises(ValueError, match='unknown classifier parameter'):
     pc.make_params(bogus=1)
   with pytest.raises(ValueError, match='representation'):

@@ -246,10 +246,16 @@ def load(path):
       desc = json.load(f)
     except json.JSONDecodeError as e:
       raise ValueError('%s: bad %s: %s' % (path, PARAMS_JSON, e)) from None
-  if desc.get('format') != FORMAT:
+  if not isinstance(desc, dict) or desc.get('format') != FORMAT:
     raise ValueError('%s: %s is not a pitch classifier description' %
                      (path, PARAMS_JSON))
-  clf = PitchClassifier(desc['params'], info=desc.get('info'))
+  if not isinstance(desc.get('params'), dict):
+    raise ValueError('%s: %s has no "params" object' % (path, PARAMS_JSON))
+  try:
+    clf = PitchClassifier(desc['params'], info=desc.get('info'))
+  except (ValueError, TypeError, KeyError) as e:
+    raise ValueError('%s: bad params in %s: %s' % (path, PARAMS_JSON,
+                                                   e)) from None
   weights = os.path.join(path, WEIGHTS_FILE)
   if not os.path.isfile(weights):
     raise ValueError('%s: no %s' % (path, WEIGHTS_FILE))
