@@ -298,3 +298,24 @@ def test_eval_cli_refuses_a_report_path_that_replaces_an_input(tmp_path):
               *common)
   assert proc.returncode == 1, proc.stderr[-2000:]
   assert 'is not a folder' in _error_line(proc)
+
+
+def test_eval_cli_default_pitches_are_the_classifiers_range(tmp_path):
+  # A classifier of 36..72 (untrained: only the plumbing is checked) and real
+  # notes 40..76: without --pitches the classifier's range is evaluated (the
+  # flag's old fixed default 24-84 was refused as outside the classifier).
+  clf_dir = str(tmp_path / 'clf')
+  pc.PitchClassifier(pc.make_params(min_pitch=36, max_pitch=72)).save(clf_dir)
+  p = np.tile(PITCHES, 2)
+  real_data.write_notes(str(tmp_path / 'syn-test.tfrecord'),
+                        synthetic.harmonic_notes(p, seed=1), p)
+  out = str(tmp_path / 'r.json')
+  proc = _run('gansynth_tools.evaluate', '--real_only',
+              '--real_data=%s' % (tmp_path / '*test*'),
+              '--classifier=%s' % clf_dir, '--num_samples=3', '--ndb_k=0',
+              '--f0_tracker=none', '--output_json=%s' % out)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  with open(out) as f:
+    rep = json.load(f)
+  assert rep['settings']['pitches'] == '36-72'
+  assert rep['real']['num_notes'] == 3

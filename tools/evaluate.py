@@ -34,8 +34,9 @@ _CLASSIFIER = flags.DEFINE_string('classifier', None, 'Pitch classifier dir '
                                   '(tools/train_pitch_classifier.py).')
 _NUM = flags.DEFINE_integer('num_samples', 1000, 'Notes per evaluated set; '
                             'twice as many real notes are read.')
-_PITCHES = flags.DEFINE_string('pitches', '24-84', 'MIDI pitches: 24-84 or '
-                               '60,64,67.')
+_PITCHES = flags.DEFINE_string('pitches', None, 'MIDI pitches: 24-84 or '
+                               '60,64,67; default: the classifier\'s range '
+                               '(within the model\'s).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Sampling, split and latent seed.')
 _OUT = flags.DEFINE_string('output_json', None, 'Report to write (atomic).')
 _NDB_K = flags.DEFINE_integer('ndb_k', 50, 'NDB k-means bins (0: no NDB).')
@@ -97,10 +98,16 @@ def main(argv):
                         [_CLASSIFIER.value] + ([model_path] if model_path
                                                else []))
     clf = pitch_classifier.load(_CLASSIFIER.value)
-    pitches = report.parse_pitches(_PITCHES.value, clf.pitch_range)
     synth = None
+    default_range = clf.pitch_range
     if not _REAL_ONLY.value:
       synth = synth_lib.load(model_path, batch_size=_BATCH.value)
+      lo, hi = synth.pitch_range
+      default_range = (max(lo, default_range[0]), min(hi, default_range[1]))
+      if default_range[0] > default_range[1]:
+        raise ValueError('the model\'s pitches %d..%d and the classifier\'s '
+                         '%d..%d do not overlap' % (lo, hi, *clf.pitch_range))
+    pitches = report.parse_pitches(_PITCHES.value, default_range)
     result = report.evaluate(
         _REAL.value, clf, synth=synth, num_samples=_NUM.value,
         pitches=pitches, seed=_SEED.value, ndb_k=_NDB_K.value,
