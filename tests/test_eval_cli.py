@@ -183,6 +183,24 @@ def test_report_bad_inputs(data_dir, quick_classifier, tiny_model):
                     log=quiet)
 
 
+def test_report_names_a_model_that_generates_nan(data_dir, quick_classifier):
+  class NanSynth:
+    pitch_range, sample_rate = (24, 84), 16000
+
+    def generate(self, pitches, seed=None):
+      del seed
+      waves = np.zeros((len(pitches), 64000), np.float32)
+      waves[0, 100] = np.nan
+      return waves
+
+  with pytest.raises(ValueError, match=r'model m1 generated NaN or Inf audio '
+                     r'for 1 of 4 notes'):
+    report.evaluate(str(data_dir / '*valid*'), quick_classifier,
+                    synth=NanSynth(), num_samples=4, pitches=[40, 64],
+                    ndb_k=0, f0_tracker='none', log=lambda s: None,
+                    model_path='m1')
+
+
 # --- the TFRecord reader ----------------------------------------------------------
 def test_read_notes_samples_across_files_and_filters(tmp_path):
   for i in range(3):  # files ordered by pitch: a prefix would be biased

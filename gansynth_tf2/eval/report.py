@@ -280,6 +280,12 @@ def evaluate(real_pattern, classifier, synth=None, num_samples=1000,
     t = time.time()
     waves = synth.generate(cmp_['pitch'], seed=seed)
     gen_seconds = round(time.time() - t, 1)
+    bad = int(np.sum(~np.all(np.isfinite(waves), axis=1)))
+    if bad:
+      raise ValueError('the model %sgenerated NaN or Inf audio for %d of %d '
+                       'notes (diverged weights?)' %
+                       ('%s ' % model_path if model_path else '', bad,
+                        len(waves)))
     log('generated %d notes in %.1f s' % (len(waves), gen_seconds))
     gen_metrics = set_metrics(waves, cmp_['pitch'], name='generated', **common)
   return {
