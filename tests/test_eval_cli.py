@@ -264,6 +264,18 @@ def test_train_tool_unreadable_data_is_a_one_line_error(tmp_path):
   assert not os.path.exists(out)
 
 
+def test_train_tool_bad_max_notes_is_refused_before_reading(data_dir):
+  out = str(data_dir / 'clf_max_notes')
+  for bad in ('-5', '0'):
+    proc = _run('gansynth_tools.train_pitch_classifier',
+                '--train_data=%s' % (data_dir / '*train*'),
+                '--output_dir=%s' % out, '--max_notes=%s' % bad)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert '--max_notes must be >= 1' in _error_line(proc)
+    assert 'Reading' not in proc.stdout
+  assert not os.path.exists(out)
+
+
 def test_train_tool_checks_its_output_dir_first_and_keeps_its_input(tmp_path):
   p = np.tile(PITCHES, 3)
   # An earlier classifier dir that also holds the training data: replacing it

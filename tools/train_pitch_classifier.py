@@ -91,6 +91,8 @@ def main(argv):
       raise ValueError('--epochs and --batch_size must be >= 1')
     if not 0.0 < _HELDOUT.value < 1.0:
       raise ValueError('--heldout_fraction must be in (0, 1)')
+    if _MAX_NOTES.value is not None and _MAX_NOTES.value < 1:
+      raise ValueError('--max_notes must be >= 1, got %d' % _MAX_NOTES.value)
     import numpy as np  # pylint: disable=g-import-not-at-top
     from gansynth_tf2 import io_util  # pylint: disable=g-import-not-at-top
     from gansynth_tf2.eval import pitch_classifier  # pylint: disable=g-import-not-at-top
