@@ -201,6 +201,14 @@ def test_report_names_a_model_that_generates_nan(data_dir, quick_classifier):
                     model_path='m1')
 
 
+def test_report_checks_the_seed_first(data_dir, quick_classifier):
+  for bad in (2**32 - 1, -1, 1.5):
+    with pytest.raises(ValueError, match=r'--seed must be an integer'):
+      report.evaluate(str(data_dir / '*valid*'), quick_classifier,
+                      num_samples=4, pitches=[40, 64], ndb_k=0, seed=bad,
+                      f0_tracker='none', log=lambda s: None)
+
+
 # --- the TFRecord reader ----------------------------------------------------------
 def test_read_notes_samples_across_files_and_filters(tmp_path):
   for i in range(3):  # files ordered by pitch: a prefix would be biased

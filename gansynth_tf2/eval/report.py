@@ -228,6 +228,9 @@ def evaluate(real_pattern, classifier, synth=None, num_samples=1000,
   start = time.time()
   if int(num_samples) < 2:
     raise ValueError('--num_samples must be >= 2, got %s' % num_samples)
+  if not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**32 - 1):
+    raise ValueError('--seed must be an integer in [0, 2**32 - 2], got %r' %
+                     (seed,))
   if f0_tracker != 'none':
     f0_tracker = f0_lib.resolve_tracker(f0_tracker)
   lo, hi = classifier.pitch_range
