@@ -13,7 +13,8 @@ Every note is a 4 s (audio_length) float32 wave at `sample_rate`. Notes that
 are silent, unpitched or not at their MIDI pitch (YIN, see data.pitch) are
 dropped and counted. Splits are by note: each instrument's kept notes are
 ranked by a seeded hash and divided by `split_fractions`, so every
-instrument appears in every split (as in NSynth's gansynth_subset).
+instrument with enough notes (at least about 1 / the smallest nonzero
+fraction) appears in every split (as in NSynth's gansynth_subset).
 """
 
 import json
