@@ -14,6 +14,16 @@ the generator EMA update, then ONE discriminator Adam step, then
   GP_i = (||d sum_j D(x_hat_j) / d x_hat_i|| - target)^2 / target^2,
   x_hat = real + u (fake - real), u ~ U[0, 1) per example.
 
+The gradient of the GP is taken, as in the original, with respect to the
+DENORMALIZED interpolates (the original's generator outputs denormalized
+specgrams, real data are denormalized, and the discriminator normalizes its
+input with clip(a x + b, -1, 1)): we interpolate in the normalized domain
+(the same points, normalization being affine) and multiply the gradient by
+the normalizer's per-channel `a` (chain rule; the clip is the identity on
+the interpolates of a real batch and a generator output in [-1, 1]).
+With the default normalizer a = (0.066, 0.8): the magnitude channel's
+gradient counts 15x less in the norm than in the normalized domain.
+
 `gan_loss='nonsaturating'` (an option, not the original's) replaces the
 Wasserstein terms and the GP by the logistic losses with an R1 penalty on the
 real batch (Mescheder et al. 2018; StyleGAN2), which converge in fewer steps:
@@ -60,6 +70,7 @@ global batch N times smaller per replica).
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from gansynth_tf2 import networks
@@ -299,6 +310,10 @@ class GAN(keras.Model):
     rid = ctx.replica_id_in_sync_group if ctx is not None else 0
     return x[rid * n:(rid + 1) * n]
 
+  def _normalizer_scale(self):
+    """The normalizer's per-channel `a` as a [C] float32 constant."""
+    return tf.constant(np.asarray(self.config.normalizer().a, np.float32))
+
   @staticmethod
   def _num_replicas():
     ctx = tf.distribute.get_replica_context()
@@ -399,6 +414,8 @@ class GAN(keras.Model):
           d_interp, _ = self.discriminate(interp, real_labels)
           d_interp_sum = tf.reduce_sum(d_interp)
         gp_grads = gp_tape.gradient(d_interp_sum, interp)
+        # d D / d x_raw = a * d D / d x_normalized (see the module doc).
+        gp_grads = gp_grads * self._normalizer_scale()
         gp, gnorm = gradient_penalty(gp_grads,
                                      float(c.gradient_penalty_target))
         gp_weight = float(c.gradient_penalty_weight)

@@ -148,12 +148,24 @@ def test_train_step_objective_ema_and_stage_blocks(cfg):
   _set(G, g1)
   fake = G((z_d, y_d), num_blocks=2)
   real_b = networks.blend_images(real, 0.5, cfg, 2)
-  x_hat = real_b + u * (fake - real_b)
+  # The GP as the original computes it: its generator outputs and real data
+  # are DENORMALIZED specgrams, interpolated there, and its discriminator
+  # normalizes its input (clip(a x + b, -1, 1)); the gradient is taken with
+  # respect to the denormalized interpolates.
+  normalizer = cfg.normalizer()
+  raw_real, raw_fake = normalizer.denormalize(real_b), normalizer.denormalize(fake)
+  x_hat = raw_real + u * (raw_fake - raw_real)
   with tf.GradientTape() as tape:
     tape.watch(x_hat)
-    s = tf.reduce_sum(D(x_hat, num_blocks=2)[0])
-  norm = tf.norm(tf.reshape(tape.gradient(s, x_hat), [8, -1]), axis=1)
+    s = tf.reduce_sum(D(normalizer.normalize(x_hat), num_blocks=2)[0])
+  grad = tape.gradient(s, x_hat)
+  norm = tf.norm(tf.reshape(grad, [8, -1]), axis=1)
   gp = tf.reduce_mean(tf.square(norm - 1.0))
+  # ... which differs from the penalty in the normalized domain.
+  norm_n = tf.norm(tf.reshape(grad / normalizer.a.astype(np.float32),
+                              [8, -1]), axis=1)
+  assert float(tf.reduce_mean(tf.abs(norm_n - norm))) > 1e-2 * float(
+      tf.reduce_mean(norm))
   d_r, c_r = D(real_b, num_blocks=2)
   d_fk, _ = D(fake, num_blocks=2)
   want_d = (tf.reduce_mean(d_fk) - tf.reduce_mean(d_r) + 10.0 * gp +
