@@ -281,7 +281,13 @@ class GAN(keras.Model):
     """D(images | one_hot) with `minibatch_groups` groups: ([B, 1], [B, P]).
 
     The labels condition the score only with discriminator_projection.
+    The input is clipped to [-1, 1] as the original's discriminator does
+    (it normalizes its input with clip(a x + b, -1, 1)): a no-op for real
+    data (normalized, clipped) and a tanh generator, but with
+    to_rgb_activation 'linear' the critic sees (and the generator gets
+    gradient through) only the clipped fakes, as in the original.
     """
+    images = tf.clip_by_value(images, -1.0, 1.0)
     g = self.minibatch_groups
     if g <= 1:
       return self.discriminator(images, num_blocks=self.num_blocks,

@@ -329,3 +329,33 @@ def test_projection_discriminator_scores_the_pitch(cfg):
                              rtol=1e-4, atol=1e-4)
   with pytest.raises(ValueError, match='one_hot'):
     proj(real, num_blocks=nb)
+
+
+def test_linear_to_rgb_fakes_are_clipped_as_the_original(cfg):
+  """The original's critic normalizes its (denormalized) input with
+  clip(a x + b, -1, 1), so with to_rgb_activation 'linear' it scores the
+  clipped fakes: D(normalize(denormalize(G(z)))) = D(clip(G(z)))."""
+  c = cfg.copy(to_rgb_activation='linear')
+  gan = gan_lib.GAN(c, seed=7)
+  gan.compile()
+  gan.set_stage(0)
+  # Push the generator's output outside [-1, 1] (the first block's to_rgb).
+  gan.generator.to_rgb[0].bias.assign([1.5] * c.num_channels)
+  real, labels = _real_batch(c, seed=2)
+  g0, d0 = _weights(gan.generator), _weights(gan.discriminator)
+  out = {k: float(v) for k, v in gan.train_step((real, labels)).items()}
+  z_g, y_g, _, _ = _step_draws(gan, labels, 0)
+  G, D = gan.generator, gan.discriminator
+  _set(G, g0)
+  _set(D, d0)
+  fake = G((z_g, y_g), num_blocks=1)
+  assert float(tf.reduce_max(fake)) > 1.2
+  normalizer = c.normalizer()
+  d_f, c_f = D(normalizer.normalize(normalizer.denormalize(fake)), num_blocks=1)
+  want_g = (-tf.reduce_mean(d_f) + c.generator_ac_loss_weight *
+            tf.reduce_mean(_ce(y_g, c_f)))
+  d_u, c_u = D(fake, num_blocks=1)
+  unclipped = (-tf.reduce_mean(d_u) + c.generator_ac_loss_weight *
+               tf.reduce_mean(_ce(y_g, c_u)))
+  assert abs(float(unclipped) - float(want_g)) > 1e-3
+  np.testing.assert_allclose(out['g_loss'], float(want_g), rtol=1e-5)
