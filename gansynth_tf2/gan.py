@@ -337,8 +337,9 @@ class GAN(keras.Model):
   def train_step(self, data):
     """One generator step, EMA, one discriminator step. data: (specs, one_hot).
 
-    Returns per-replica partial means (sum over the replica's examples divided
-    by the global batch): summing them over replicas gives global means.
+    Returns the global means of the step's values, on every replica (each
+    replica's sum over its examples divided by the global batch, summed over
+    the replicas with an all-reduce).
     """
     real, real_labels = data
     real = tf.convert_to_tensor(real, tf.float32)
@@ -451,7 +452,7 @@ class GAN(keras.Model):
                      tf.float32)
 
     s = lambda x: tf.reduce_sum(x) * inv  # pylint: disable=unnecessary-lambda-assignment
-    return {
+    metrics = {
         'g_loss': g_loss,
         'd_loss': d_loss,
         'g_wasserstein_loss': s(g_wass),
@@ -467,3 +468,11 @@ class GAN(keras.Model):
         'd_fake': s(d_fake),
         'gradient_norm': s(gnorm),
     }
+    if ctx is not None and num_replicas > 1:
+      # Every replica returns the global means (keras fit() reduces the
+      # replicas' outputs by their mean, or takes the first on TPU).
+      names = sorted(metrics)
+      summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                              [metrics[k] for k in names])
+      metrics = dict(zip(names, summed))
+    return metrics

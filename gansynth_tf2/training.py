@@ -588,7 +588,8 @@ class Trainer:
       @tf.function
       def step(iterator):
         out = strategy.run(gan.train_step, args=(next(iterator),))
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+        # train_step returns the global means on every replica.
+        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                 for k, v in out.items()}
       self._step_fns = {stage_id: step}  # one stage's trace alive at a time
     return self._step_fns[stage_id]

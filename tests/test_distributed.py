@@ -78,6 +78,42 @@ def role_mirrored(out_dir, images):
     json.dump(results, f)
 
 
+def role_fit_mirrored(out_dir):
+  """keras fit() under Mirrored on 2 logical CPUs: the logged losses are
+  the global means, as on one device."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  cpu = tf.config.list_physical_devices('CPU')[0]
+  tf.config.set_logical_device_configuration(
+      cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+  from gansynth_tf2 import gan as gan_lib  # pylint: disable=g-import-not-at-top
+  cfg = _tiny(3)
+  strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
+  rng = np.random.RandomState(0)
+  real = rng.uniform(-0.8, 0.8, (8,) + cfg.final_resolution +
+                     (cfg.num_channels,)).astype(np.float32)
+  labels = np.eye(cfg.num_pitches, dtype=np.float32)[
+      rng.randint(0, cfg.num_pitches, 8)]
+  ds = tf.data.Dataset.from_tensors((real, labels)).repeat()
+  with strategy.scope():
+    gan = gan_lib.GAN(cfg, seed=3)
+    gan.compile()
+  gan.set_stage(0)
+  # The reference: one device, minibatch statistics over groups of 4 (as 2
+  # replicas of 4), same weights and seed (same random draws).
+  single = gan_lib.GAN(cfg, seed=3, minibatch_groups=2)
+  single.compile()
+  single.set_stage(0)
+  for v, x in zip(single.weights, gan.weights):
+    v.assign(x.numpy())
+  want = {k: float(v) for k, v in
+          single.train_step((tf.constant(real), tf.constant(labels))).items()}
+  hist = gan.fit(ds, steps_per_epoch=1, epochs=1, verbose=0).history
+  got = {k: float(v[-1]) for k, v in hist.items() if k in want}
+  with open(os.path.join(out_dir, 'fit.json'), 'w') as f:
+    json.dump({'want': want, 'got': got,
+               'replicas': strategy.num_replicas_in_sync}, f)
+
+
 def role_mwms_worker(out_dir, images):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -140,6 +176,17 @@ def test_mirrored_two_cpus_matches_single_device(tmp_path):
     for e in tf.compat.v1.train.summary_iterator(str(f)):
       tags.update(v.tag for v in e.summary.value)
   assert {'ema_fake_waves', 'ema_fake_specgrams_magnitude', 'd_loss'} <= tags
+
+
+@pytest.mark.timeout(600)
+def test_keras_fit_under_mirrored_logs_global_means(tmp_path):
+  _run(['fit_mirrored', str(tmp_path)], timeout=600)
+  with open(tmp_path / 'fit.json') as f:
+    res = json.load(f)
+  assert res['replicas'] == 2
+  for k in ('g_loss', 'd_real', 'fake_ac_loss'):
+    np.testing.assert_allclose(res['got'][k], res['want'][k], rtol=1e-4,
+                               err_msg=k)
 
 
 def _free_ports(n):
@@ -209,5 +256,8 @@ def test_multi_worker_two_processes_identical_weights(tmp_path):
 
 if __name__ == '__main__':
   role = sys.argv[1]
-  {'mirrored': role_mirrored,
-   'mwms_worker': role_mwms_worker}[role](sys.argv[2], int(sys.argv[3]))
+  if role == 'fit_mirrored':
+    role_fit_mirrored(sys.argv[2])
+  else:
+    {'mirrored': role_mirrored,
+     'mwms_worker': role_mwms_worker}[role](sys.argv[2], int(sys.argv[3]))
