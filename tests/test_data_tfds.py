@@ -97,3 +97,55 @@ def test_bad_example_named_or_skipped(tmp_path):
   kept = sorted(int(e['pitch']) for e in data.load_examples(
       _cfg(str(tmp_path), skip_bad_examples=True), stats=stats))
   assert kept == [30, 32] and stats.counts() == {'non_finite_audio': 1}
+
+
+def _copy(tfds_dir, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  dst = tmp_path / 'copy'
+  shutil.copytree(tfds_dir, dst)
+  return dst, dst / 'nsynth' / 'gansynth_subset' / '2.3.3'
+
+
+def test_partly_copied_or_damaged_dir_is_a_one_line_error(tfds_dir, tmp_path):
+  root, folder = _copy(tfds_dir, tmp_path)
+  (folder / 'nsynth-train.tfrecord-00000-of-00001').unlink()
+  for skip in (False, True):  # skip: TF's reader retried it forever
+    with pytest.raises(ValueError, match=r'is incomplete: 1 of the 1 files '
+                       r"of split 'train' are missing.*copy the whole"):
+      data.load_examples(_cfg(str(root), skip_bad_examples=skip))
+  assert [int(e['pitch']) for e in data.load_examples(
+      _cfg(str(root)), split='valid')] == [50]
+  (folder / 'dataset_info.json').write_text('{')  # half copied
+  with pytest.raises(ValueError, match='cannot read the prepared TFDS '
+                     'dataset in .*ParseError'):
+    data.load_examples(_cfg(str(root)))
+
+
+def test_truncated_shard_with_skip_bad_examples_ends(tfds_dir, tmp_path):
+  """TFDS's cardinality assertion under ignore_errors raised on every retry:
+  iterating never ended (run in a subprocess with a time limit)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  root, folder = _copy(tfds_dir, tmp_path)
+  shard = folder / 'nsynth-train.tfrecord-00000-of-00001'
+  raw = shard.read_bytes()
+  shard.write_bytes(raw[:len(raw) // 2])  # records 3.. cut off
+  code = ('import sys, gansynth_tf2\n'
+          'from gansynth_tf2 import data\n'
+          'from gansynth_tf2.config import load_config\n'
+          'cfg = load_config("tiny", {"dataset_name": "nsynth_tfds", '
+          '"tfds_data_dir": sys.argv[1], "skip_bad_examples": True})\n'
+          'print("PITCHES", sorted(int(e["pitch"]) for e in '
+          'data.load_examples(cfg, apply_filters=False)))\n')
+  try:
+    out = subprocess.run([sys.executable, '-c', code, str(root)],
+                         capture_output=True, text=True, timeout=120,
+                         env=dict(__import__('os').environ,
+                                  TF_CPP_MIN_LOG_LEVEL='3'))
+  except subprocess.TimeoutExpired:
+    pytest.fail('reading a truncated TFDS shard with skip_bad_examples '
+                'never ended')
+  assert out.returncode == 0, out.stderr[-2000:]
+  line = [l for l in out.stdout.splitlines() if l.startswith('PITCHES')][0]
+  kept = eval(line.split(' ', 1)[1])  # pylint: disable=eval-used
+  assert kept and set(kept) < {20, 30, 40, 60, 84, 90}

@@ -84,7 +84,14 @@ def nsynth_tfds_elements(data_dir, audio_length, sample_rate, split='train',
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   folder = find_prepared_dir(data_dir, name)
-  builder = tfds.builder_from_directory(folder)
+  try:
+    builder = tfds.builder_from_directory(folder)
+  except Exception as e:  # pylint: disable=broad-except
+    # e.g. a half-copied dataset_info.json (protobuf ParseError), files of
+    # an old TFDS: one line, not a traceback.
+    raise ValueError('cannot read the prepared TFDS dataset in %s: %s: %s' %
+                     (folder, type(e).__name__, ' '.join(str(e).split())
+                      )) from None
   rate = getattr(builder.info.features['audio'], 'sample_rate', None)
   if rate is not None and int(rate) != int(sample_rate):
     raise ValueError('TFDS %s has audio at %d Hz, the config needs '
@@ -92,10 +99,24 @@ def nsynth_tfds_elements(data_dir, audio_length, sample_rate, split='train',
   if split not in builder.info.splits:
     raise ValueError('TFDS %s has no split %r (it has %s)' %
                      (folder, split, sorted(builder.info.splits)))
-  num_files = builder.info.splits[split].num_shards
+  split_info = builder.info.splits[split]
+  num_files = split_info.num_shards
+  # A partly copied dir: TF's reader would fail late (a NotFoundError), and
+  # under ignore_errors (skip_bad) retry the missing file forever.
+  paths = [os.fspath(p) for p in split_info.filepaths]
+  missing = [p for p in paths if not tf.io.gfile.exists(p)]
+  if missing:
+    raise ValueError(
+        'TFDS %s is incomplete: %d of the %d files of split %r are missing '
+        '(e.g. %s); copy the whole prepared folder (tfds build '
+        'nsynth/gansynth_subset writes it)' %
+        (folder, len(missing), len(paths), split, missing[0]))
   by_file = num_shards > 1 and num_files >= num_shards
   read_config = tfds.ReadConfig(
       shuffle_seed=seed,
+      # Under ignore_errors the cardinality assertion (a truncated shard)
+      # would raise again on every retry: an endless loop.
+      assert_cardinality=not skip_bad,
       input_context=(tf.distribute.InputContext(num_shards, shard, 1)
                      if by_file else None))
   ds = builder.as_dataset(split=split, shuffle_files=shuffle_files,
