@@ -326,3 +326,47 @@ def test_skipped_examples_never_reach_batches(tmp_path):
     assert np.isfinite(specs.numpy()).all()
     assert sorted(np.argmax(labels, 1) + 24) == [30, 31]
   assert stats.counts()['non_finite_audio'] >= 1
+
+
+def test_file_removed_after_listing_is_an_error_not_a_hang(tmp_path):
+  """TF's reader retried a file it could not open forever under the
+  source's ignore_errors: removing (or rebuilding) the data while training
+  hung the pipeline, SIGTERM included. Run in a subprocess with a limit."""
+  a = _write(tmp_path / 'a-train.tfrecord', [_example(30), _example(31)])
+  b = _write(tmp_path / 'b-train.tfrecord', [_example(40)])
+  code = textwrap.dedent('''
+      import os, sys
+      import gansynth_tf2
+      import tensorflow as tf
+      from gansynth_tf2 import data
+      from gansynth_tf2.config import load_config
+      a, b = sys.argv[1:3]
+      def cfg(path, skip):
+        return load_config('tiny', {'dataset_name': 'nsynth_tfrecord',
+                                    'train_data_path': path,
+                                    'skip_bad_examples': skip})
+      strict = data.load_examples(cfg(a, False))
+      stats = data.BadExampleStats()
+      skipping = data.load_examples(cfg(a + ',' + b, True), stats=stats)
+      print('BEFORE', sorted(int(e['pitch']) for e in skipping))
+      os.remove(a)
+      try:
+        list(strict)
+        print('NO ERROR')
+      except tf.errors.InvalidArgumentError as e:
+        print('ERROR', ' '.join(e.message.split()))
+      print('SKIP', sorted(int(e['pitch']) for e in skipping),
+            stats.counts())
+  ''')
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  try:
+    out = subprocess.run([sys.executable, '-c', code, a, b], env=env,
+                         capture_output=True, text=True, timeout=120)
+  except subprocess.TimeoutExpired:
+    pytest.fail('reading a TFRecord file removed after the listing hung')
+  assert out.returncode == 0, out.stderr[-2000:]
+  lines = {l.split(' ', 1)[0]: l for l in out.stdout.splitlines()}
+  assert lines['BEFORE'] == 'BEFORE [30, 31, 40]'
+  assert 'a-train.tfrecord' in lines['ERROR'], lines
+  assert 'the file is gone' in lines['ERROR'], lines
+  assert lines['SKIP'] == "SKIP [40] {'unreadable_file': 1}", lines

@@ -71,6 +71,16 @@ def file_info(path):
   return '', int(size), 0
 
 
+def _glob_escape(path):
+  """`path` as a pattern that matches only itself (fnmatch escapes)."""
+  return tf.strings.regex_replace(path, r'([\\*?\[])', r'\\\1')
+
+
+def _exists(path):
+  """bool scalar tensor: the file `path` (string tensor) exists now."""
+  return tf.greater(tf.size(tf.io.matching_files(_glob_escape(path))), 0)
+
+
 def _parse(serialized):
   """Record -> {key: values [n]} (empty when missing); raises only when it
   is no Example or a key has another dtype."""
@@ -89,8 +99,14 @@ def _file_stream(path, compression, expected, modulus, num_shards, shard,
   path = tf.convert_to_tensor(path, tf.string)
   expected = tf.convert_to_tensor(expected, tf.int64)
   modulus = tf.convert_to_tensor(modulus, tf.int64)
-  raw = tf.data.TFRecordDataset(path, compression_type=compression,
-                                buffer_size=_READ_BUFFER)
+  # TF's reader does not move past a file it cannot open: under
+  # ignore_errors it would retry it forever (a file removed or replaced
+  # after the listing, e.g. by rebuilding the dataset while training, hung
+  # the pipeline). So the file is looked up each time it is opened; a gone
+  # file reads as no records and is reported at the end marker.
+  raw = tf.data.Dataset.from_tensors(path).filter(_exists).flat_map(
+      lambda p: tf.data.TFRecordDataset(p, compression_type=compression,
+                                        buffer_size=_READ_BUFFER))
   # Corruption ends the stream (TF's reader gives up on the file); detected
   # at the end marker from the byte count.
   raw = raw.ignore_errors().enumerate()
@@ -115,12 +131,16 @@ def _file_stream(path, compression, expected, modulus, num_shards, shard,
   # pipeline is not (this overrides tf.data.Options.deterministic).
   stream = stream.map(lambda i, r, n, b: (i, n, b, _parse(r)),
                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  # At the end marker: is the file still there?
+  stream = stream.map(lambda i, n, b, v: (i, n, b, v, tf.cond(
+      i < 0, lambda: tf.logical_not(_exists(path)),
+      lambda: tf.constant(False))))
   # Records that are no Example (or hold a key of the wrong dtype) fail to
   # parse: dropped here, found below as a gap in the indexes.
   stream = stream.ignore_errors()
 
   def gaps(expected_next, elem):
-    i, nread, nbytes, values = elem
+    i, nread, nbytes, values, gone = elem
     is_end = i < 0
     # Index this element should have had; at the end: the first index past
     # the last record read that belongs to this shard.
@@ -134,11 +154,11 @@ def _file_stream(path, compression, expected, modulus, num_shards, shard,
     lost_detail = which + (' could not be parsed as tf.train.Example with '
                            'NSynth keys (wrong dtype or not an Example)')
     new_next = tf.where(is_end, expected_next, i + num_shards)
-    return new_next, (i, nread, nbytes, values, lost, lost_detail)
+    return new_next, (i, nread, nbytes, values, lost, lost_detail, gone)
 
   stream = stream.scan(tf.constant(shard, tf.int64), gaps)
 
-  def to_element(i, nread, nbytes, values, lost, lost_detail):
+  def to_element(i, nread, nbytes, values, lost, lost_detail, gone):
     el = {'audio': values['audio']}
     present = {}
     for k in nsynth_format.SCALAR_KEYS:
@@ -163,6 +183,12 @@ def _file_stream(path, compression, expected, modulus, num_shards, shard,
     el['lost_detail'] = tf.where(
         corrupt, tf.where(lost > 0, lost_detail + '; ' + corrupt_detail,
                           corrupt_detail), el['lost_detail'])
+    gone_detail = tf.strings.format(
+        'the file is gone (removed or moved after the training data was '
+        'listed; {} records were read from it this pass)', nread)
+    el['lost'] = tf.where(gone, tf.maximum(lost, 1), el['lost'])
+    el['lost_reason'] = tf.where(gone, checks.UNREADABLE, el['lost_reason'])
+    el['lost_detail'] = tf.where(gone, gone_detail, el['lost_detail'])
     rate = values['sample_rate']
     has_rate = tf.equal(tf.size(rate), 1)
     rate = tf.where(has_rate, tf.reshape(tf.pad(rate, [[0, 1]])[:1], []),
