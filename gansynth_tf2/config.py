@@ -134,6 +134,10 @@ DATA_TYPES = ('mel', 'linear', 'phase', 'magnitude')
 GAN_LOSSES = ('wasserstein', 'nonsaturating')
 
 
+def _is_integral_float(x):
+  return isinstance(x, float) and math.isfinite(x) and x.is_integer()
+
+
 class Config:
   """A dict of hparams with attribute access and derived geometry."""
 
@@ -186,6 +190,12 @@ class Config:
       x = v[k]
       if default is None or (x is None and k not in POSITIVE):
         continue
+      # JSON writes 1e7 as a float: an integral float is that integer.
+      if (isinstance(default, int) and not isinstance(default, bool) and
+          _is_integral_float(x)):
+        x = v[k] = int(x)
+      elif isinstance(default, list) and isinstance(x, list):
+        x = v[k] = [int(b) if _is_integral_float(b) else b for b in x]
       if isinstance(default, bool):
         ok, want = isinstance(x, bool), 'true or false'
       elif isinstance(default, int):
@@ -207,6 +217,8 @@ class Config:
         ok, want = x >= 0, want + ' >= 0'
       if not ok:
         raise ValueError('hparam %s must be %s, got %r' % (k, want, x))
+    if _is_integral_float(v['seed']):
+      v['seed'] = int(v['seed'])
     if v['seed'] is not None and (isinstance(v['seed'], bool) or
                                   not isinstance(v['seed'], int)):
       raise ValueError('hparam seed must be an integer or null, got %r' %
