@@ -299,14 +299,83 @@ def verify_export(export_dir, module_factory, reference, probe_latents,
   return figures
 
 
+def generator_from_saved_model(path):
+  """(config, EMA generator) rebuilt from a SavedModel of `gansynth-export`.
+
+  The hparams, block count and progress come from its
+  assets.extra/gansynth_export.json; the weights are restored from its
+  variables into an `ExportModule` of the same structure
+  (`assert_existing_objects_matched()`), so a re-export (another vocoder, XLA,
+  bfloat16) starts from exactly the exported weights.
+  """
+  from gansynth_tf2 import config as config_lib  # pylint: disable=g-import-not-at-top
+  from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
+  path = os.fspath(path)
+  extra = os.path.join(path, EXTRA_JSON)
+  if not os.path.isfile(extra):
+    raise ValueError('%s: SavedModel without %s (not written by '
+                     'gansynth-export): its generator cannot be rebuilt' %
+                     (path, EXTRA_JSON))
+  try:
+    with open(extra) as f:
+      info = json.load(f)
+    config = config_lib.Config(info['hparams'], strict=False)
+    num_blocks = int(info['num_blocks'])
+    progress = float(info['progress'])
+  except (ValueError, KeyError, TypeError, OSError) as e:
+    raise ValueError('%s: expected the hparams, num_blocks and progress of '
+                     'the export (%s: %s)' % (extra, type(e).__name__,
+                                              e)) from None
+  if not 1 <= num_blocks <= config.num_resolutions:
+    raise ValueError('%s: num_blocks=%d outside 1..%d' % (
+        extra, num_blocks, config.num_resolutions))
+  generator = networks.Generator(config, num_blocks=num_blocks).build_all()
+  generator.set_progress(progress)
+  module = ExportModule(synth_lib.GenerationGraph(config, generator))
+  try:
+    status = tf.train.Checkpoint(module).read(
+        os.path.join(path, 'variables', 'variables'))
+    status.assert_existing_objects_matched()
+  except Exception as e:  # pylint: disable=broad-except
+    raise ValueError('%s: its variables do not match a generator of its '
+                     'hparams (%s)' % (path, ' '.join(str(e).split())[:300])
+                     ) from None
+  status.expect_partial()
+  return config, generator
+
+
+def _check_rebuilt_generator(path, reference, latents, pitches):
+  """Max abs difference of the source SavedModel's generator output and the
+  rebuilt one's (normalized specgrams); ValueError past float tolerance."""
+  sig = tf.saved_model.load(path).signatures['specgrams']
+  want = sig(latents=tf.constant(latents, tf.float32),
+             pitches=tf.constant(pitches, tf.int32))['normalized_specgrams']
+  got = reference.generate_specgrams(pitches, latents, normalized=True)
+  diff = _max_abs(got, want)
+  # A bfloat16 source computed its network in bfloat16.
+  if not diff <= (5e-2 if reference.graph.bfloat16 or _is_bf16(path)
+                  else 1e-4):
+    raise ValueError('%s: the generator rebuilt from its variables differs '
+                     'from the SavedModel by %.3g' % (path, diff))
+  return diff
+
+
+def _is_bf16(path):
+  try:
+    with open(os.path.join(path, EXTRA_JSON)) as f:
+      return bool(json.load(f)['metadata']['bfloat16'])
+  except (OSError, ValueError, KeyError, TypeError):
+    return False
+
+
 def export_saved_model(model, output_dir, vocoder=None,
                        griffin_lim_iters=None, jit_compile=False,
                        bfloat16=None, verify=True):
   """Writes an end-to-end SavedModel of `model` to `output_dir`.
 
   Args:
-    model: a native model dir, a Magenta checkpoint dir (path), or a
-      `synth.Synth`.
+    model: a native model dir, a Magenta checkpoint dir, a SavedModel of
+      `gansynth-export` (re-exported from its weights), or a loaded synth.
     output_dir: SavedModel dir to write (replaced atomically when it is an
       earlier SavedModel or an empty folder; any other folder, or one that
       holds the model, is refused).
@@ -325,20 +394,21 @@ def export_saved_model(model, output_dir, vocoder=None,
   if isinstance(model, synth_lib.Synth):
     config, generator, source = model.config, model.generator, model.source
     graph_of_synth = model.graph
-  elif isinstance(model, synth_lib.SynthBase):
-    raise ValueError('%s is already an exported SavedModel; export from a '
-                     'native model dir or an original checkpoint dir' %
-                     model.source)
+  elif isinstance(model, synth_lib.SynthBase):  # a SavedModelSynth
+    io_util.check_output_dir(output_dir, 'saved_model.pb',
+                             protect=[model.source])
+    config, generator = generator_from_saved_model(model.source)
+    source, graph_of_synth = model.source, None
   else:
     path = os.fspath(model)
-    if os.path.isfile(os.path.join(path, 'saved_model.pb')):
-      raise ValueError('%s is already an exported SavedModel; export from a '
-                       'native model dir or an original checkpoint dir' % path)
     # Refused before the (slow) load; atomic_dir checks again.
     io_util.check_output_dir(output_dir, 'saved_model.pb', protect=[path])
-    s = synth_lib.load(path)
-    config, generator, source = s.config, s.generator, path
-    graph_of_synth = None
+    if os.path.isfile(os.path.join(path, 'saved_model.pb')):
+      config, generator = generator_from_saved_model(path)
+    else:
+      s = synth_lib.load(path)
+      config, generator = s.config, s.generator
+    source, graph_of_synth = path, None
   if vocoder is None:
     vocoder = graph_of_synth.vocoder if graph_of_synth else 'phase'
   if griffin_lim_iters is None:
@@ -370,6 +440,10 @@ def export_saved_model(model, output_dir, vocoder=None,
   meta = module.metadata_dict()
   info = {'output_dir': os.path.abspath(output_dir), 'source': source,
           'signatures': list(SIGNATURES), 'metadata': meta}
+  if verify and source and os.path.isfile(os.path.join(source,
+                                                       'saved_model.pb')):
+    info['source_max_abs_diff'] = _check_rebuilt_generator(
+        source, reference, probe_latents, probe_pitches)
   with io_util.atomic_dir(output_dir, 'saved_model.pb', protect) as tmp:
     tf.saved_model.save(module, tmp, signatures=module.signatures())
     if verify:

@@ -275,8 +275,8 @@ def test_export_cli_errors(tmp_path, saved_model_dir):
   for args, msg in [
       (['--model=%s' % (tmp_path / 'missing'), '--output_dir=%s' % out],
        'does not exist'),
-      (['--model=%s' % saved_model_dir, '--output_dir=%s' % out],
-       'already an exported SavedModel'),
+      (['--model=%s' % saved_model_dir, '--output_dir=%s' % saved_model_dir],
+       'is the input'),
       (['--model=%s' % saved_model_dir], '--output_dir is required'),
   ]:
     r = run_cli(['gansynth-export'] + args)
@@ -284,6 +284,50 @@ def test_export_cli_errors(tmp_path, saved_model_dir):
     lines = [l for l in r.stderr.strip().splitlines() if 'error' in l]
     assert len(lines) == 1 and msg in lines[0], r.stderr[-1000:]
     assert not out.exists()
+
+
+def test_reexport_from_a_savedmodel(saved_model_dir, tiny_model_dir, probe,
+                                   tmp_path):
+  # API.md: every --model accepts a SavedModel. Re-exported with another
+  # vocoder from the exported weights, it equals the native model's export.
+  out = tmp_path / 'gl'
+  r = run_cli(['gansynth-export', '--model=%s' % saved_model_dir,
+               '--output_dir=%s' % out, '--vocoder=griffin_lim',
+               '--griffin_lim_iters=4'])
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert 'Rebuilt from the SavedModel' in r.stdout and 'Verified' in r.stdout
+  sm = synth_lib.load(str(out))
+  assert sm.vocoder == 'griffin_lim'
+  assert sm.metadata['griffin_lim_iters'] == 4
+  z, p = probe
+  native = synth_lib.load(tiny_model_dir, vocoder='griffin_lim',
+                          griffin_lim_iters=4)
+  np.testing.assert_allclose(sm.generate(p, z), native.generate(p, z),
+                             atol=1e-4)
+  np.testing.assert_allclose(
+      sm.generate_specgrams(p, z, normalized=True),
+      native.generate_specgrams(p, z, normalized=True), atol=1e-5)
+  # From a loaded SavedModel synth too (Python API), back to the phase path.
+  out2 = tmp_path / 'phase'
+  info = export.export_saved_model(synth_lib.load(str(out)), str(out2),
+                                   vocoder='phase')
+  assert info['source_max_abs_diff'] <= 1e-5
+  np.testing.assert_allclose(synth_lib.load(str(out2)).generate(p, z),
+                             synth_lib.load(tiny_model_dir).generate(p, z),
+                             atol=1e-4)
+  # A SavedModel not written by gansynth-export has nothing to rebuild from.
+  foreign = tmp_path / 'foreign'
+  subprocess.run(['cp', '-r', saved_model_dir, str(foreign)], check=True)
+  os.remove(foreign / export.EXTRA_JSON)
+  with pytest.raises(ValueError, match='not written by gansynth-export'):
+    export.export_saved_model(str(foreign), str(tmp_path / 'x'))
+  # Weights of another architecture: refused, nothing written.
+  extra = json.loads((out / export.EXTRA_JSON).read_text())
+  extra['hparams']['fmap_max'] = extra['hparams']['fmap_max'] * 2
+  (foreign / export.EXTRA_JSON).write_text(json.dumps(extra))
+  with pytest.raises(ValueError, match='do not match a generator'):
+    export.export_saved_model(str(foreign), str(tmp_path / 'x'))
+  assert not (tmp_path / 'x').exists()
 
 
 def test_random_tiny_model_exports_with_xla(random_tiny_model_dir, tmp_path):

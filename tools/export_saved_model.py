@@ -1,6 +1,6 @@
 r"""Exports a GANSynth model as an end-to-end SavedModel (needs only TensorFlow).
 
-  gansynth-export --model=MODEL_DIR --output_dir=SAVEDMODEL_DIR \
+  gansynth-export --model=PATH --output_dir=SAVEDMODEL_DIR \
       [--vocoder=phase|griffin_lim] [--griffin_lim_iters=64] [--xla]
 
 serving_default(latents f32 [B, L], pitches i32 [B]) -> {'waveforms'} runs the
@@ -22,8 +22,9 @@ from gansynth_tools.cli_errors import fail
 from absl import logging
 
 _MODEL = flags.DEFINE_string(
-    'model', None, 'Native model dir or original Magenta checkpoint dir '
-    '(default: the shipped model).')
+    'model', None, 'Native model dir, exported SavedModel dir (re-exported '
+    'from its weights) or original Magenta checkpoint dir (default: the '
+    'shipped model).')
 _OUTPUT_DIR = flags.DEFINE_string(
     'output_dir', None, 'SavedModel dir to write: new, empty, or an earlier '
     'SavedModel (replaced); any other folder, or one holding --model, is '
@@ -55,11 +56,6 @@ def main(argv):
     # Cheap checks before importing TensorFlow.
     if _MODEL.value and not os.path.exists(_MODEL.value):
       raise ValueError('model path %s does not exist' % _MODEL.value)
-    if _MODEL.value and os.path.isfile(os.path.join(_MODEL.value,
-                                                    'saved_model.pb')):
-      raise ValueError('%s is already an exported SavedModel; export from a '
-                       'native model dir or an original checkpoint dir' %
-                       _MODEL.value)
     from gansynth_tf2 import export  # pylint: disable=g-import-not-at-top
     from gansynth_tf2 import synth as synth_lib  # pylint: disable=g-import-not-at-top
     model = _MODEL.value or synth_lib.default_model_path()
@@ -78,6 +74,9 @@ def main(argv):
             m['latent_size'], m['min_pitch'], m['max_pitch'],
             m['audio_length'], m['sample_rate'], m['vocoder'],
             ', XLA' if m['xla'] else '', ', bfloat16' if m['bfloat16'] else ''))
+  if 'source_max_abs_diff' in info:
+    print('Rebuilt from the SavedModel\'s variables: generator output max abs '
+          'difference %.3g' % info['source_max_abs_diff'])
   if 'verification' in info:
     print('Verified: reloaded SavedModel vs in-process model, max abs '
           'differences %s' % json.dumps(
