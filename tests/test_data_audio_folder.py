@@ -79,6 +79,43 @@ def test_nsynth_named_files_decode_resample_and_label(tmp_path):
   assert int(exs[60]['instrument']) != int(exs[67]['instrument'])
 
 
+def _with_chunk_before_data(path):
+  """Inserts an odd-sized LIST chunk (padded to even) before 'data'."""
+  raw = open(path, 'rb').read()
+  at = raw.index(b'data')
+  extra = b'LIST' + (5).to_bytes(4, 'little') + b'INFOx' + b'\0'
+  raw = raw[:at] + extra + raw[at:]
+  raw = raw[:4] + (len(raw) - 8).to_bytes(4, 'little') + raw[8:]
+  open(path, 'wb').write(raw)
+
+
+@pytest.mark.parametrize('subtype', ['PCM_32', 'DOUBLE'])
+def test_32bit_pcm_and_double_wav_decode_exactly(tmp_path, subtype):
+  # tensorflow-io decodes neither: their data chunk is read as raw samples.
+  folder = tmp_path / subtype
+  os.makedirs(folder)
+  ref = {}
+  for pitch, rate, stereo in ((48, 16000, True), (55, 44100, False)):
+    wave = _note(pitch, rate)
+    name = folder / ('inst-%03d-100.wav' % pitch)
+    sf.write(name, np.stack([wave, 0.5 * wave], 1) if stereo else wave, rate,
+             subtype=subtype)
+    ref[pitch] = _note(pitch, 16000)[:N] * (0.75 if stereo else 1.0)
+  _with_chunk_before_data(folder / 'inst-048-100.wav')
+  assert sf.info(folder / 'inst-048-100.wav').subtype == subtype  # still valid
+  exs = {int(e['pitch']): e['audio'].numpy()
+         for e in data.load_examples(_cfg(folder))}
+  assert sorted(exs) == [48, 55]
+  # 16 kHz: the samples themselves (32-bit / double precision).
+  direct, _ = sf.read(folder / 'inst-048-100.wav', dtype='float64')
+  np.testing.assert_allclose(exs[48], direct.mean(1)[:N], atol=1e-6)
+  np.testing.assert_allclose(exs[48], ref[48], atol=1e-6)
+  # 44.1 kHz: resampled like any other file.
+  assert np.abs(exs[55][200:-200] - ref[55][200:-200]).max() < 0.01
+  f0 = _f0(exs[55])
+  assert abs(1200 * np.log2(f0 / synthetic.midi_to_hz(55))) < 10
+
+
 def test_manifest_csv_pads_short_files_and_trains(tmp_path):
   folder = tmp_path / 'm'
   os.makedirs(folder)

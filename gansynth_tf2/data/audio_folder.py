@@ -36,7 +36,9 @@ MANIFESTS = ('manifest.csv', 'manifest.json', 'examples.json')
 _GENERIC_NAME = re.compile(r'^(?P<inst>.+)-(?P<pitch>\d{1,3})-(?P<vel>\d{1,3})$')
 
 # Decoder ids of the in-graph decode switch, per (container, subtype).
-WAV16, WAV24, WAVF, FLAC16, FLAC24, VORBIS, WAVU8 = range(7)
+# RAW32 / RAW64: the WAV data chunk read as little-endian int32 / float64
+# (tensorflow-io decodes neither 32-bit PCM nor 64-bit float WAV).
+WAV16, WAV24, WAVF, FLAC16, FLAC24, VORBIS, WAVU8, RAW32, RAW64 = range(9)
 _DECODERS = {
     ('WAV', 'PCM_16'): (WAV16, 1.0 / 32768), ('WAV', 'PCM_24'): (WAV24, 2.0**-31),
     ('WAV', 'FLOAT'): (WAVF, 1.0), ('WAV', 'PCM_U8'): (WAVU8, 1.0 / 128),
@@ -45,10 +47,30 @@ _DECODERS = {
     ('FLAC', 'PCM_16'): (FLAC16, 1.0 / 32768),
     ('FLAC', 'PCM_24'): (FLAC24, 2.0**-31),
     ('OGG', 'VORBIS'): (VORBIS, 1.0),
+    ('WAV', 'PCM_32'): (RAW32, 2.0**-31), ('WAVEX', 'PCM_32'): (RAW32, 2.0**-31),
+    ('WAV', 'DOUBLE'): (RAW64, 1.0), ('WAVEX', 'DOUBLE'): (RAW64, 1.0),
 }
+_RAW_BYTES = {RAW32: 4, RAW64: 8}
 _SPLITS = ('train', 'valid', 'test')
 _NAME_KEYS = ('file', 'path', 'filename', 'audio', 'note_str', 'name')
 _PITCH_KEYS = ('pitch', 'midi_pitch', 'midi')
+
+
+def wav_data_chunk(path):
+  """(byte offset, byte length) of a RIFF/WAVE file's 'data' chunk."""
+  with open(path, 'rb') as f:
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b'RIFF' or head[8:12] != b'WAVE':
+      raise ValueError('%s: not a RIFF/WAVE file' % path)
+    size = os.fstat(f.fileno()).st_size
+    while True:
+      chunk = f.read(8)
+      if len(chunk) < 8:
+        raise ValueError('%s: WAV file without a data chunk' % path)
+      cid, n = chunk[:4], int.from_bytes(chunk[4:], 'little')
+      if cid == b'data':
+        return f.tell(), min(n, size - f.tell())
+      f.seek(n + (n & 1), 1)  # chunks are word-aligned
 
 
 def _read_manifest(folder):
@@ -261,7 +283,8 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
     key = (info.format, info.subtype)
     if key not in _DECODERS:
       bad(checks.UNREADABLE, 'unsupported audio encoding %s/%s in %s (use '
-          'WAV 8/16/24-bit or float, FLAC 16/24-bit, or OGG Vorbis)' %
+          'WAV 8/16/24/32-bit or float/double, FLAC 16/24-bit, or OGG '
+          'Vorbis)' %
           (info.format, info.subtype, path))
       continue
     if stated_rate is not None and stated_rate != info.samplerate:
@@ -269,9 +292,18 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
           'is %d Hz' % (stated_rate, path, info.samplerate))
       continue
     decoder, scale = _DECODERS[key]
+    offset = nbytes = 0
+    if decoder in _RAW_BYTES:
+      try:
+        offset, nbytes = wav_data_chunk(path)
+      except (OSError, ValueError) as ex:
+        bad(checks.UNREADABLE, 'cannot read audio file %s: %s' % (path, ex))
+        continue
+      frame = _RAW_BYTES[decoder] * int(info.channels)
+      nbytes -= nbytes % frame
     e = dict(meta, path=path, sample_rate=int(info.samplerate),
              channels=int(info.channels), frames=int(info.frames),
-             decoder=decoder, scale=scale)
+             decoder=decoder, scale=scale, offset=offset, nbytes=nbytes)
     e.setdefault('instrument', names.index(meta['instrument_str']))
     entries.append(e)
   if not entries:
@@ -299,13 +331,22 @@ def resampler_delay(rate_in, rate_out):
   return _DELAYS[key]
 
 
-def decode_audio(path, decoder, scale):
-  """File -> mono float32 [num_samples] (tensorflow-io decoders)."""
+def decode_audio(path, decoder, scale, offset=0, nbytes=0, channels=1):
+  """File -> mono float32 [num_samples] (tensorflow-io decoders).
+
+  offset / nbytes / channels: the data chunk of a RAW32 / RAW64 WAV.
+  """
   import tensorflow_io as tfio  # pylint: disable=g-import-not-at-top
   data = tf.io.read_file(path)
 
   def as_float(x):
     return tf.cast(x, tf.float32)
+
+  def raw(dtype):
+    pcm = tf.io.decode_raw(tf.strings.substr(data, tf.cast(offset, tf.int32),
+                                             tf.cast(nbytes, tf.int32)),
+                           dtype, little_endian=True)
+    return as_float(tf.reshape(pcm, [-1, tf.cast(channels, tf.int32)]))
 
   branches = [
       lambda: as_float(tfio.audio.decode_wav(data, dtype=tf.int16)),
@@ -315,6 +356,8 @@ def decode_audio(path, decoder, scale):
       lambda: as_float(tfio.audio.decode_flac(data, dtype=tf.int32)),
       lambda: tfio.audio.decode_vorbis(data),
       lambda: as_float(tfio.audio.decode_wav(data, dtype=tf.uint8)) - 128.0,
+      lambda: raw(tf.int32),
+      lambda: raw(tf.float64),
   ]
   audio = tf.switch_case(tf.cast(decoder, tf.int32), branches)
   audio = tf.reshape(audio, [tf.shape(audio)[0], -1])
@@ -358,7 +401,8 @@ def audio_folder_elements(folder, audio_length, sample_rate, split='train',
     e['delay'] = resampler_delay(e['sample_rate'], sample_rate)
   cols = {k: [e[k] for e in entries] for k in (
       'path', 'decoder', 'scale', 'sample_rate', 'delay', 'pitch', 'velocity',
-      'instrument', 'instrument_family', 'instrument_source')}
+      'instrument', 'instrument_family', 'instrument_source', 'offset',
+      'nbytes', 'channels')}
   cols['index'] = list(range(len(entries)))
   files_ds = tf.data.Dataset.from_tensor_slices(
       {k: tf.constant(v, tf.float32 if k == 'scale' else
@@ -369,7 +413,8 @@ def audio_folder_elements(folder, audio_length, sample_rate, split='train',
                                 reshuffle_each_iteration=True)
 
   def load(f):
-    audio = decode_audio(f['path'], f['decoder'], f['scale'])
+    audio = decode_audio(f['path'], f['decoder'], f['scale'], f['offset'],
+                         f['nbytes'], f['channels'])
     audio = resample(audio, f['sample_rate'], sample_rate, f['delay'])
     n = tf.shape(audio)[0]
     audio = tf.cond(n > 0, lambda: tf.pad(
