@@ -92,6 +92,8 @@ def mel_to_linear_weight_matrix(l2mel):
 # ---------------------------------------------------------------------------
 def _diff(x, axis):
   n = x.shape[axis]
+  if n is None:  # traced with an unknown size along `axis`
+    n = tf.shape(x)[axis]
   return (tf.gather(x, tf.range(1, n), axis=axis) -
           tf.gather(x, tf.range(0, n - 1), axis=axis))
 
@@ -119,13 +121,13 @@ def polar_to_complex(magnitude, phase):
 
 
 # ---------------------------------------------------------------------------
-# Input checks (static: nothing is added to a traced graph but a cast).
+# Input checks (static where the shape is known).
 # ---------------------------------------------------------------------------
 def check_float(x, name, shape):
   """`x` as a float32 tensor whose shape matches `shape`, or raise ValueError.
 
-  Only statically known sizes are checked (None in `shape` or an unknown size
-  of a traced tensor: any). Other float dtypes are cast; integer arrays (e.g.
+  Statically known sizes are checked here (None in `shape`: any); a traced
+  tensor of unknown sizes gets a runtime shape check (tf.ensure_shape). Other float dtypes are cast; integer arrays (e.g.
   int16 PCM) are refused rather than guessed at.
   """
   dtype = None
@@ -152,7 +154,13 @@ def check_float(x, name, shape):
         dims.as_list()))
   if isinstance(x, np.ndarray):
     return tf.convert_to_tensor(x.astype(np.float32, copy=False))
-  return tf.cast(x, tf.float32)
+  x = tf.cast(x, tf.float32)
+  if dims.rank is None or any(d is None and e is not None
+                              for d, e in zip(dims.as_list(), shape)):
+    # Traced with unknown sizes: checked when it runs, and the sizes below
+    # become static (the frame count, the bins) for what follows.
+    x = tf.ensure_shape(x, shape)
+  return x
 
 
 # ---------------------------------------------------------------------------

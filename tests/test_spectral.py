@@ -267,3 +267,29 @@ def test_unknown_static_sizes_are_not_checked(mel, spec_reference):
   mag = tf.abs(stft(spec_reference['waves']))
   assert mag.shape == (1, 128, 1024)
   assert gl(mag).shape == (1, 64000)
+
+
+def test_traced_with_unknown_sizes(mel, spec_reference):
+  # A tf.function over [None, None] waves (or specgrams of unknown rank) gets
+  # the static frame count from a runtime shape check: same values.
+  fwd = tf.function(mel.waves_to_specgrams,
+                    input_signature=[tf.TensorSpec([None, None])])
+  inv = tf.function(mel.specgrams_to_waves,
+                    input_signature=[tf.TensorSpec(None)])
+  assert fwd.get_concrete_function().output_shapes.as_list() == [
+      None, 128, 1024, 2]
+  waves = spec_reference['waves']
+  spec = fwd(waves)
+  np.testing.assert_allclose(spec.numpy(), mel.waves_to_specgrams(
+      waves).numpy(), atol=1e-4)
+  np.testing.assert_allclose(inv(spec).numpy(), mel.specgrams_to_waves(
+      spec).numpy(), atol=1e-5)
+  with pytest.raises(tf.errors.InvalidArgumentError):
+    fwd(np.zeros([1, 100], np.float32))  # not audio_length samples
+  # The phase helpers themselves take a dynamic time axis.
+  ifreq = tf.function(spectral.instantaneous_frequency,
+                      input_signature=[tf.TensorSpec([None, None])])
+  phase = np.cumsum(np.full([6, 3], 2.5, np.float32), axis=0)
+  np.testing.assert_allclose(ifreq(phase).numpy(),
+                             spectral.instantaneous_frequency(phase).numpy(),
+                             atol=1e-6)
