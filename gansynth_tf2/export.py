@@ -353,19 +353,21 @@ def _check_rebuilt_generator(path, reference, latents, pitches):
   got = reference.generate_specgrams(pitches, latents, normalized=True)
   diff = _max_abs(got, want)
   # A bfloat16 source computed its network in bfloat16.
-  if not diff <= (5e-2 if reference.graph.bfloat16 or _is_bf16(path)
-                  else 1e-4):
+  bf16 = reference.graph.bfloat16 or _export_metadata(path).get('bfloat16')
+  if not diff <= (5e-2 if bf16 else 1e-4):
     raise ValueError('%s: the generator rebuilt from its variables differs '
                      'from the SavedModel by %.3g' % (path, diff))
   return diff
 
 
-def _is_bf16(path):
+def _export_metadata(path):
+  """The metadata dict of a gansynth-export SavedModel's extra JSON, or {}."""
   try:
     with open(os.path.join(path, EXTRA_JSON)) as f:
-      return bool(json.load(f)['metadata']['bfloat16'])
+      meta = json.load(f)['metadata']
+    return meta if isinstance(meta, dict) else {}
   except (OSError, ValueError, KeyError, TypeError):
-    return False
+    return {}
 
 
 def export_saved_model(model, output_dir, vocoder=None,
@@ -379,12 +381,13 @@ def export_saved_model(model, output_dir, vocoder=None,
     output_dir: SavedModel dir to write (replaced atomically when it is an
       earlier SavedModel or an empty folder; any other folder, or one that
       holds the model, is refused).
-    vocoder: 'phase' or 'griffin_lim'; default: the Synth's, else 'phase'.
+    vocoder: 'phase' or 'griffin_lim'; default: the Synth's or the source
+      SavedModel's, else 'phase'.
     griffin_lim_iters: iterations of the Griffin-Lim vocoder; default: the
-      Synth's, else 64.
+      Synth's or the source SavedModel's, else 64.
     jit_compile: XLA-compile the graph functions.
     bfloat16: opt-in bfloat16 network (approximate; inversion stays float32);
-      default: the Synth's, else False.
+      default: the Synth's or the source SavedModel's, else False.
     verify: reload and compare (see `verify_export`).
 
   Returns:
@@ -393,29 +396,31 @@ def export_saved_model(model, output_dir, vocoder=None,
   from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
   if isinstance(model, synth_lib.Synth):
     config, generator, source = model.config, model.generator, model.source
-    graph_of_synth = model.graph
-  elif isinstance(model, synth_lib.SynthBase):  # a SavedModelSynth
-    io_util.check_output_dir(output_dir, 'saved_model.pb',
-                             protect=[model.source])
-    config, generator = generator_from_saved_model(model.source)
-    source, graph_of_synth = model.source, None
+    defaults = {'vocoder': model.graph.vocoder,
+                'griffin_lim_iters': model.graph.griffin_lim_iters,
+                'bfloat16': model.graph.bfloat16}
   else:
-    path = os.fspath(model)
+    path = os.fspath(model.source if isinstance(model, synth_lib.SynthBase)
+                     else model)  # a SavedModelSynth: its folder
     # Refused before the (slow) load; atomic_dir checks again.
     io_util.check_output_dir(output_dir, 'saved_model.pb', protect=[path])
+    defaults = {'vocoder': 'phase', 'griffin_lim_iters': 64,
+                'bfloat16': False}
     if os.path.isfile(os.path.join(path, 'saved_model.pb')):
       config, generator = generator_from_saved_model(path)
+      # What was baked in, unless the arguments say otherwise.
+      baked = _export_metadata(path)
+      defaults = {k: baked.get(k, v) for k, v in defaults.items()}
     else:
       s = synth_lib.load(path)
       config, generator = s.config, s.generator
-    source, graph_of_synth = path, None
+    source = path
   if vocoder is None:
-    vocoder = graph_of_synth.vocoder if graph_of_synth else 'phase'
+    vocoder = defaults['vocoder']
   if griffin_lim_iters is None:
-    griffin_lim_iters = (graph_of_synth.griffin_lim_iters if graph_of_synth
-                         else 64)
+    griffin_lim_iters = int(defaults['griffin_lim_iters'])
   if bfloat16 is None:
-    bfloat16 = graph_of_synth.bfloat16 if graph_of_synth else False
+    bfloat16 = bool(defaults['bfloat16'])
   protect = [source] if source and os.path.exists(source) else []
   graph = synth_lib.GenerationGraph(config, generator, vocoder,
                                     griffin_lim_iters, bfloat16)

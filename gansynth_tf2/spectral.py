@@ -127,8 +127,9 @@ def check_float(x, name, shape):
   """`x` as a float32 tensor whose shape matches `shape`, or raise ValueError.
 
   Statically known sizes are checked here (None in `shape`: any); a traced
-  tensor of unknown sizes gets a runtime shape check (tf.ensure_shape). Other float dtypes are cast; integer arrays (e.g.
-  int16 PCM) are refused rather than guessed at.
+  tensor of unknown sizes gets a runtime shape check (tf.ensure_shape).
+  Other float dtypes are cast; integer arrays (e.g. int16 PCM) are refused
+  rather than guessed at.
   """
   dtype = None
   if tf.is_tensor(x):

@@ -315,6 +315,11 @@ def test_reexport_from_a_savedmodel(saved_model_dir, tiny_model_dir, probe,
   np.testing.assert_allclose(synth_lib.load(str(out2)).generate(p, z),
                              synth_lib.load(tiny_model_dir).generate(p, z),
                              atol=1e-4)
+  # Without arguments, what the source SavedModel had baked in is kept.
+  info = export.export_saved_model(str(out), str(tmp_path / 'same'),
+                                   jit_compile=True, verify=False)
+  assert (info['metadata']['vocoder'], info['metadata']['griffin_lim_iters'],
+          info['metadata']['xla']) == ('griffin_lim', 4, True)
   # A SavedModel not written by gansynth-export has nothing to rebuild from.
   foreign = tmp_path / 'foreign'
   subprocess.run(['cp', '-r', saved_model_dir, str(foreign)], check=True)
