@@ -53,7 +53,8 @@ def _elements(config, source, path, split, num_shards, shard, shuffle_files,
     return tfds_source.nsynth_tfds_elements(
         path or config.tfds_data_dir, audio_length, sample_rate, split=split,
         name=tfds_name, num_shards=num_shards, shard=shard,
-        shuffle_files=shuffle_files, seed=seed, skip_bad=skip_bad)
+        shuffle_files=shuffle_files, seed=seed, deterministic=deterministic,
+        skip_bad=skip_bad, stats=stats)
   if source == 'audio_folder':
     from gansynth_tf2.data import audio_folder  # pylint: disable=g-import-not-at-top
     return audio_folder.audio_folder_elements(
