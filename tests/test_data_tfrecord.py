@@ -187,6 +187,12 @@ def test_no_examples_after_filters_is_a_clear_error(tmp_path):
   with pytest.raises(tf.errors.InvalidArgumentError, match='no training '
                      'examples.*after filters'):
     next(iter(ds))
+  # The path read is named, not the config's (here unused) train_data_path.
+  ds = data.build_train_dataset(_cfg(tmp_path / 'unused', **SMALL), 1,
+                                path=path)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='no training examples in %s ' % path):
+    next(iter(ds))
 
 
 def test_missing_files_are_clear_errors(tmp_path):
