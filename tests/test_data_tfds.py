@@ -90,8 +90,8 @@ def test_bad_example_named_or_skipped(tmp_path):
   synthetic.write_tfds_nsynth(tmp_path, [_ex(30), _ex(31, audio=audio),
                                          _ex(32)], 'train')
   with pytest.raises(tf.errors.InvalidArgumentError,
-                     match=r'gansynth_subset/2.3.3\[train\], record 1: audio '
-                     'holds NaN or Inf'):
+                     match=r'gansynth_subset/2.3.3/nsynth-train.tfrecord-'
+                     r'00000-of-00001, record 1: audio holds NaN or Inf'):
     list(data.load_examples(_cfg(str(tmp_path))))
   stats = data.BadExampleStats()
   kept = sorted(int(e['pitch']) for e in data.load_examples(
@@ -149,3 +149,92 @@ def test_truncated_shard_with_skip_bad_examples_ends(tfds_dir, tmp_path):
   line = [l for l in out.stdout.splitlines() if l.startswith('PITCHES')][0]
   kept = eval(line.split(' ', 1)[1])  # pylint: disable=eval-used
   assert kept and set(kept) < {20, 30, 40, 60, 84, 90}
+
+
+def _damaged(tfds_dir, tmp_path, how):
+  root, folder = _copy(tfds_dir, tmp_path)
+  shard = folder / 'nsynth-train.tfrecord-00000-of-00001'
+  raw = bytearray(shard.read_bytes())
+  size = len(raw) // 6  # 6 records of (nearly) the same size
+  if how == 'truncated':
+    raw = raw[:2 * size + 5000]  # record 2 cut short
+  elif how == 'corrupt':
+    raw[2 * size + 100] ^= 0xFF  # inside record 2: crc mismatch
+  elif how == 'short':
+    raw = raw[:_record_end(raw, 3)]  # cut after record 2: sizes add up
+  shard.write_bytes(bytes(raw))
+  return root, str(shard)
+
+
+def _record_end(raw, n):
+  end = 0
+  for _ in range(n):
+    end += 16 + int.from_bytes(raw[end:end + 8], 'little')
+  return end
+
+
+@pytest.mark.parametrize('how', ['truncated', 'corrupt', 'short'])
+def test_damaged_shard_is_named_or_skipped_and_counted(tfds_dir, tmp_path,
+                                                       how):
+  """Without skip TF raised only "corrupted record at N" or "expected 6
+  elements but contained only 2", naming no file or folder."""
+  root, shard = _damaged(tfds_dir, tmp_path, how)
+  with pytest.raises(tf.errors.InvalidArgumentError) as err:
+    list(data.load_examples(_cfg(str(root)), apply_filters=False))
+  msg = str(err.value)
+  assert 'bad data in %s: ' % shard in msg, msg
+  if how == 'short':
+    assert 'the file holds 3 records, its dataset lists 6' in msg, msg
+  else:
+    assert 'corrupt or truncated data at record 2' in msg, msg
+  stats = data.BadExampleStats()
+  kept = [int(e['pitch']) for e in data.load_examples(
+      _cfg(str(root), skip_bad_examples=True), apply_filters=False,
+      stats=stats)]
+  assert sorted(kept) == ([20, 30, 60] if how == 'short' else [20, 30])
+  assert stats.counts() == {'corrupt_record': 3 if how == 'short' else 4}
+
+
+def test_shard_removed_after_listing_is_skipped_not_retried(tfds_dir,
+                                                            tmp_path):
+  """With skip_bad_examples TF's reader retried a vanished shard forever."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  root, folder = _copy(tfds_dir, tmp_path)
+  shard = folder / 'nsynth-train.tfrecord-00000-of-00001'
+  code = ('import os, sys, gansynth_tf2\n'
+          'import tensorflow as tf\n'
+          'from gansynth_tf2 import data\n'
+          'from gansynth_tf2.config import load_config\n'
+          'def cfg(skip):\n'
+          '  return load_config("tiny", {"dataset_name": "nsynth_tfds", '
+          '"tfds_data_dir": sys.argv[1], "skip_bad_examples": skip})\n'
+          'stats = data.BadExampleStats()\n'
+          'skipping = data.load_examples(cfg(True), stats=stats)\n'
+          'strict = data.load_examples(cfg(False))\n'
+          'os.remove(sys.argv[2])\n'
+          'print("SKIP", list(skipping), stats.counts())\n'
+          'try:\n'
+          '  list(strict)\n'
+          'except tf.errors.InvalidArgumentError as e:\n'
+          '  print("ERROR", " ".join(e.message.split()))\n')
+  try:
+    out = subprocess.run([sys.executable, '-c', code, str(root), str(shard)],
+                         capture_output=True, text=True, timeout=120,
+                         env=dict(__import__('os').environ,
+                                  TF_CPP_MIN_LOG_LEVEL='3'))
+  except subprocess.TimeoutExpired:
+    pytest.fail('a TFDS shard removed after the listing was retried forever')
+  assert out.returncode == 0, out.stderr[-2000:]
+  lines = {l.split(' ', 1)[0]: l for l in out.stdout.splitlines()}
+  assert lines['SKIP'] == "SKIP [] {'unreadable_file': 6}", lines
+  assert '%s: the file is gone' % shard in lines['ERROR'], lines
+
+
+def test_data_dir_with_brackets_is_no_glob(tfds_dir, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  root = tmp_path / 'data[1]'
+  shutil.copytree(tfds_dir, root)
+  assert tfds_source.find_prepared_dir(str(root)).startswith(str(root))
+  assert [int(e['pitch']) for e in data.load_examples(
+      _cfg(str(root)), split='valid')] == [50]

@@ -187,6 +187,12 @@ def test_no_examples_after_filters_is_a_clear_error(tmp_path):
   with pytest.raises(tf.errors.InvalidArgumentError, match='no training '
                      'examples.*after filters'):
     next(iter(ds))
+  # The path read is named, not the config's (here unused) train_data_path.
+  ds = data.build_train_dataset(_cfg(tmp_path / 'unused', **SMALL), 1,
+                                path=path)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='no training examples in %s ' % path):
+    next(iter(ds))
 
 
 def test_missing_files_are_clear_errors(tmp_path):
@@ -291,6 +297,10 @@ def test_corrupt_file_raises_naming_file_or_is_skipped(tmp_path, how):
     list(data.load_examples(_cfg(path)))
   msg = str(err.value)
   assert path in msg and 'corrupt or truncated data at record' in msg, msg
+  # Not 'the file has 1234""': tf.strings.format quotes string arguments.
+  assert __import__('re').search(r'the file has \d+( uncompressed, mod '
+                                 r'2\^32)? \(records after it are lost\)',
+                                 msg), msg
   if how != 'corrupt_gzip':
     assert 'at record 2' in msg, msg
   stats = data.BadExampleStats()
@@ -313,6 +323,100 @@ def test_unreadable_file_in_list_is_error_or_skipped(tmp_path):
                                           skip_bad_examples=True),
                                      stats=stats))
   assert kept == [30] and stats.counts() == {'unreadable_file': 1}
+
+
+def test_literal_brackets_in_path_are_no_glob(tmp_path):
+  """tf.io.gfile.glob reads data[1] as data1: an existing path is literal."""
+  folder = tmp_path / 'data[1]'
+  folder.mkdir()
+  (tmp_path / 'data1').mkdir()
+  _write(tmp_path / 'data1' / 'nsynth-train.tfrecord', [_example(50)])
+  path = _write(folder / 'nsynth-train.tfrecord', [_example(30)])
+  assert _pitches(data.load_examples(_cfg(folder))) == [30]
+  assert _pitches(data.load_examples(_cfg(path))) == [30]
+  assert _pitches(data.load_examples(_cfg(path + ','))) == [30]
+  # A real pattern is still a glob.
+  _write(tmp_path / 'x-a-train.tfrecord', [_example(40)])
+  _write(tmp_path / 'x-b-train.tfrecord', [_example(41)])
+  assert _pitches(data.load_examples(
+      _cfg(tmp_path / 'x-[ab]-train.tfrecord'))) == [40, 41]
+
+
+def test_folder_where_a_file_is_expected_is_a_one_line_error(tmp_path):
+  good = _write(tmp_path / 'a-train.tfrecord', [_example(30)])
+  (tmp_path / 'b-train.tfrecord').mkdir()
+  for path in (tmp_path, tmp_path / '*-train.tfrecord'):
+    with pytest.raises(ValueError) as err:
+      data.load_examples(_cfg(path))
+    msg = str(err.value)
+    assert 'cannot read TFRecord file %s' % (tmp_path / 'b-train.tfrecord'
+                                             ) in msg and '\n' not in msg
+  stats = data.BadExampleStats()
+  assert _pitches(data.load_examples(_cfg(tmp_path, skip_bad_examples=True),
+                                     stats=stats)) == [30]
+  assert stats.counts() == {'unreadable_file': 1}
+  # Replaced by a folder after the listing: named, not read as corrupt.
+  ds = data.load_examples(_cfg(good))
+  os.remove(good)
+  os.mkdir(good)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='a-train.tfrecord: the file cannot be opened'):
+    list(ds)
+
+
+def test_file_made_unreadable_after_listing_is_an_error_not_a_hang(tmp_path):
+  """A file TF cannot open (permission denied) was retried forever by the
+  reader. Root reads any file: the child then runs without the
+  CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH capabilities (capsh)."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  wrap = []
+  if os.geteuid() == 0:
+    if not shutil.which('capsh'):
+      pytest.skip('running as root without capsh: permissions not enforced')
+    wrap = ['capsh', '--drop=cap_dac_override,cap_dac_read_search', '--',
+            '-c', 'exec "$0" "$@"']
+  a = _write(tmp_path / 'a-train.tfrecord', [_example(30)])
+  b = _write(tmp_path / 'b-train.tfrecord', [_example(40)])
+  code = textwrap.dedent('''
+      import os, sys
+      import gansynth_tf2
+      import tensorflow as tf
+      from gansynth_tf2 import data
+      from gansynth_tf2.config import load_config
+      a, b = sys.argv[1:3]
+      def cfg(skip):
+        return load_config('tiny', {'dataset_name': 'nsynth_tfrecord',
+                                    'train_data_path': a + ',' + b,
+                                    'skip_bad_examples': skip})
+      strict = data.load_examples(cfg(False))
+      stats = data.BadExampleStats()
+      skipping = data.load_examples(cfg(True), stats=stats)
+      os.chmod(b, 0)
+      try:
+        open(b, 'rb')
+        print('READABLE')
+      except PermissionError:
+        pass
+      try:
+        list(strict)
+        print('NO ERROR')
+      except tf.errors.InvalidArgumentError as e:
+        print('ERROR', ' '.join(e.message.split()))
+      print('SKIP', sorted(int(e['pitch']) for e in skipping),
+            stats.counts())
+  ''')
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  try:
+    out = subprocess.run(wrap + [sys.executable, '-c', code, a, b], env=env,
+                         capture_output=True, text=True, timeout=120)
+  except subprocess.TimeoutExpired:
+    pytest.fail('reading a TFRecord file made unreadable after the listing '
+                'hung')
+  assert out.returncode == 0, out.stderr[-2000:]
+  lines = {l.split(' ', 1)[0]: l for l in out.stdout.splitlines()}
+  assert 'READABLE' not in lines, 'permissions not enforced'
+  assert 'b-train.tfrecord: the file cannot be opened' in lines['ERROR'], lines
+  assert lines['SKIP'] == "SKIP [30] {'unreadable_file': 1}", lines
 
 
 def test_skipped_examples_never_reach_batches(tmp_path):

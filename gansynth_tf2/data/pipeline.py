@@ -53,7 +53,8 @@ def _elements(config, source, path, split, num_shards, shard, shuffle_files,
     return tfds_source.nsynth_tfds_elements(
         path or config.tfds_data_dir, audio_length, sample_rate, split=split,
         name=tfds_name, num_shards=num_shards, shard=shard,
-        shuffle_files=shuffle_files, seed=seed, skip_bad=skip_bad)
+        shuffle_files=shuffle_files, seed=seed, deterministic=deterministic,
+        skip_bad=skip_bad, stats=stats)
   if source == 'audio_folder':
     from gansynth_tf2.data import audio_folder  # pylint: disable=g-import-not-at-top
     return audio_folder.audio_folder_elements(
@@ -203,7 +204,7 @@ def build_train_dataset(config, batch_size, seed=None, input_context=None,
   ds = ds.batch(int(batch_size), drop_remainder=True)
   ds = ds.map(waves_to_batch_fn(config), num_parallel_calls=tf.data.AUTOTUNE,
               deterministic=deterministic)
-  ds = ds.concatenate(_empty_data_error(ds.element_spec, config))
+  ds = ds.concatenate(_empty_data_error(ds.element_spec, config, path))
   options = tf.data.Options()
   options.deterministic = deterministic
   if input_context is not None:
@@ -213,15 +214,16 @@ def build_train_dataset(config, batch_size, seed=None, input_context=None,
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _empty_data_error(spec, config):
+def _empty_data_error(spec, config, path=None):
   """A dataset that raises when reached: repeat() ended, i.e. no examples."""
-  where = {'nsynth_tfds': config.tfds_data_dir}.get(config.dataset_name,
-                                                   config.train_data_path)
+  where = path or {'nsynth_tfds': config.tfds_data_dir}.get(
+      config.dataset_name, config.train_data_path)
   msg = ('no training examples in %s (dataset_name %s) after filters (pitch '
          '%d-%d, instrument_sources %s, instrument_families %s, velocities '
-         '%s) and bad-example skipping' % (where, config.dataset_name, config.min_pitch,
-                 config.max_pitch, config.instrument_sources,
-                 config.instrument_families, config.velocities))
+         '%s) and bad-example skipping' % (
+             where, config.dataset_name, config.min_pitch, config.max_pitch,
+             config.instrument_sources, config.instrument_families,
+             config.velocities))
 
   def fail(_):
     check = tf.debugging.Assert(tf.constant(False), [msg])

@@ -1,17 +1,19 @@
 """TFDS `nsynth` (gansynth_subset, full, ...) prepared in a data dir -> elements.
 
-The prepared files are read with `tfds.builder_from_directory`, so any
+The prepared folder is opened with `tfds.builder_from_directory`, so any
 prepared nsynth config/version works without downloading and without
-Apache Beam. TFDS verifies its own files when preparing them; here each
-example is checked for audio length / NaN (see checks), and the dataset's
-audio sample rate must equal the config's.
+Apache Beam. Its shard files are read like raw TFRecords (tfrecord_source:
+each file its own stream, corrupt / truncated / vanished files named by file
+and record, its record count checked against dataset_info.json) and decoded
+by TFDS's features; each example is checked for audio length / NaN (see
+checks), and the dataset's audio sample rate must equal the config's.
 """
 
 import os
 
 import tensorflow as tf
 
-from gansynth_tf2.data import checks
+from gansynth_tf2.data import tfrecord_source
 
 _PREFERRED = ('gansynth_subset', 'full')
 
@@ -21,6 +23,13 @@ def _version_key(name):
     return tuple(int(p) for p in name.split('.'))
   except ValueError:
     return (-1,)
+
+
+def _subdirs(folder):
+  if not tf.io.gfile.isdir(folder):
+    return []
+  return [n.rstrip('/') for n in tf.io.gfile.listdir(folder)
+          if tf.io.gfile.isdir(os.path.join(folder, n))]
 
 
 def find_prepared_dir(data_dir, name=None):
@@ -48,11 +57,14 @@ def find_prepared_dir(data_dir, name=None):
     spec = name.split('/', 1)[-1]
     want_config, _, want_version = spec.partition(':')
   found = []
-  for info in tf.io.gfile.glob(os.path.join(root, '*', '*',
-                                            'dataset_info.json')):
-    version_dir = os.path.dirname(info)
-    config = os.path.basename(os.path.dirname(version_dir))
-    version = os.path.basename(version_dir)
+  # listdir, not glob: a data dir named e.g. data[1] is no pattern.
+  infos = []
+  for config in sorted(_subdirs(root)):
+    for version in sorted(_subdirs(os.path.join(root, config))):
+      version_dir = os.path.join(root, config, version)
+      if tf.io.gfile.exists(os.path.join(version_dir, 'dataset_info.json')):
+        infos.append((config, version, version_dir))
+  for config, version, version_dir in infos:
     if want_config and config != want_config:
       continue
     if want_version and want_version not in ('*', version) and not (
@@ -76,8 +88,12 @@ def find_prepared_dir(data_dir, name=None):
 
 def nsynth_tfds_elements(data_dir, audio_length, sample_rate, split='train',
                          name=None, num_shards=1, shard=0,
-                         shuffle_files=False, seed=None, skip_bad=False):
+                         shuffle_files=False, seed=None, deterministic=True,
+                         skip_bad=False, stats=None):
   """Checked example elements of a prepared TFDS nsynth split.
+
+  Args: as tfrecord_source.nsynth_tfrecord_elements, with `data_dir` and
+    `name` as `find_prepared_dir`.
 
   Returns:
     tf.data.Dataset of checked elements (see checks).
@@ -100,7 +116,6 @@ def nsynth_tfds_elements(data_dir, audio_length, sample_rate, split='train',
     raise ValueError('TFDS %s has no split %r (it has %s)' %
                      (folder, split, sorted(builder.info.splits)))
   split_info = builder.info.splits[split]
-  num_files = split_info.num_shards
   # A partly copied dir: TF's reader would fail late (a NotFoundError), and
   # under ignore_errors (skip_bad) retry the missing file forever.
   paths = [os.fspath(p) for p in split_info.filepaths]
@@ -111,25 +126,20 @@ def nsynth_tfds_elements(data_dir, audio_length, sample_rate, split='train',
         '(e.g. %s); copy the whole prepared folder (tfds build '
         'nsynth/gansynth_subset writes it)' %
         (folder, len(missing), len(paths), split, missing[0]))
-  by_file = num_shards > 1 and num_files >= num_shards
-  read_config = tfds.ReadConfig(
-      shuffle_seed=seed,
-      # Under ignore_errors the cardinality assertion (a truncated shard)
-      # would raise again on every retry: an endless loop.
-      assert_cardinality=not skip_bad,
-      input_context=(tf.distribute.InputContext(num_shards, shard, 1)
-                     if by_file else None))
-  ds = builder.as_dataset(split=split, shuffle_files=shuffle_files,
-                          read_config=read_config)
-  if skip_bad:
-    # Unreadable TFDS records (TF names no file): dropped, not counted.
-    ds = ds.ignore_errors(log_warning=True)
-  ds = ds.enumerate()
-  if num_shards > 1 and not by_file:
-    ds = ds.shard(num_shards, shard)
-  where = '%s[%s]' % (folder, split)
+  fmt = getattr(builder.info, 'file_format', None)
+  fmt = getattr(fmt, 'value', fmt)
+  if fmt not in (None, 'tfrecord'):
+    raise ValueError('TFDS %s holds %s files; only tfrecord is read (tfds '
+                     'build --file_format=tfrecord)' % (folder, fmt))
+  # The shard files are read as TFRecords, each as its own stream (see
+  # tfrecord_source): a corrupt or truncated shard, or one removed or made
+  # unreadable while training, is named with its record index (or skipped
+  # and counted) instead of TF's bare "corrupted record at N" or a reader
+  # that retries it forever.
+  lengths = list(split_info.shard_lengths or [])
+  features = builder.info.features
 
-  def to_element(i, ex):
+  def fields(ex):
     inst = ex['instrument']
     el = {'audio': tf.reshape(tf.cast(ex['audio'], tf.float32), [-1]),
           'pitch': tf.cast(ex['pitch'], tf.int32),
@@ -137,7 +147,10 @@ def nsynth_tfds_elements(data_dir, audio_length, sample_rate, split='train',
           'instrument': tf.cast(inst['label'], tf.int32),
           'instrument_family': tf.cast(inst['family'], tf.int32),
           'instrument_source': tf.cast(inst['source'], tf.int32)}
-    el.update(checks.default_extras(where, i))
-    return checks.check_example(el, audio_length)
+    return el, None, None
 
-  return ds.map(to_element, num_parallel_calls=tf.data.AUTOTUNE)
+  return tfrecord_source.tfrecord_elements(
+      paths, audio_length, features.deserialize_example, fields,
+      records=lengths if len(lengths) == len(paths) else None,
+      num_shards=num_shards, shard=shard, shuffle_files=shuffle_files,
+      seed=seed, deterministic=deterministic, skip_bad=skip_bad, stats=stats)

@@ -35,15 +35,20 @@ def list_files(path, split='train'):
   files = []
   for part in str(path).split(','):
     part = part.strip()
+    if not part:
+      continue
     if tf.io.gfile.isdir(part):
-      found = sorted(f for f in tf.io.gfile.glob(os.path.join(part, '*'))
-                     if split in os.path.basename(f) and
-                     'tfrecord' in os.path.basename(f) and
-                     not os.path.basename(f).startswith('.'))
+      # listdir, not glob: a folder named e.g. data[1] is no pattern.
+      found = sorted(os.path.join(part, n.rstrip('/'))
+                     for n in tf.io.gfile.listdir(part)
+                     if split in n and 'tfrecord' in n and
+                     not n.startswith('.'))
       if not found:
         raise ValueError('no *%s*tfrecord* files in folder %s' % (split, part))
       files.extend(found)
-    elif any(c in part for c in '*?['):
+    elif any(c in part for c in '*?[') and not tf.io.gfile.exists(part):
+      # An existing path is used as is (e.g. .../data[1]/x.tfrecord): glob
+      # would read its [1] as a character class.
       found = sorted(tf.io.gfile.glob(part))
       if not found:
         raise ValueError('no files match %s' % part)
@@ -81,6 +86,21 @@ def _exists(path):
   return tf.greater(tf.size(tf.io.matching_files(_glob_escape(path))), 0)
 
 
+def _opens(path):
+  """Dataset of one bool: `path` (string tensor) can be opened and read now.
+
+  TF's reader does not move past a file it cannot open: under ignore_errors
+  it retries it forever. The probe reads one byte in a map, whose error
+  only drops that element (gone, permission denied, a folder).
+  """
+  def probe(p):
+    return tf.data.FixedLengthRecordDataset(p, 1, buffer_size=1).take(
+        1).reduce(tf.constant(True), lambda ok, _: ok)
+
+  return tf.data.Dataset.from_tensors(path).map(probe).ignore_errors(
+  ).concatenate(tf.data.Dataset.from_tensors(tf.constant(False))).take(1)
+
+
 def _parse(serialized):
   """Record -> {key: values [n]} (empty when missing); raises only when it
   is no Example or a key has another dtype."""
@@ -93,54 +113,94 @@ def _parse(serialized):
   return values
 
 
-def _file_stream(path, compression, expected, modulus, num_shards, shard,
-                 audio_length, sample_rate):
-  """One file -> checked elements + one end-of-file marker (index -1)."""
+def _nsynth_fields(sample_rate):
+  """values of `_parse` -> (example fields, present, rates) for checks."""
+  def fields(values):
+    el = {'audio': values['audio']}
+    present = {}
+    for k in nsynth_format.SCALAR_KEYS:
+      v = values[k]
+      present[k] = tf.equal(tf.size(v), 1)
+      el[k] = tf.cast(tf.reshape(tf.pad(v, [[0, 1]])[:1], []), tf.int32)
+    present['audio'] = tf.size(values['audio']) > 0
+    rate = values['sample_rate']
+    has_rate = tf.equal(tf.size(rate), 1)
+    rate = tf.where(has_rate, tf.reshape(tf.pad(rate, [[0, 1]])[:1], []),
+                    tf.constant(sample_rate, tf.int64))
+    return el, present, (rate, tf.constant(sample_rate, tf.int64))
+
+  return fields
+
+
+def _blank_values(parse):
+  """A function making zeros shaped like `parse`'s output (None dims: 0)."""
+  out = tf.function(parse).get_concrete_function(
+      tf.TensorSpec([], tf.string)).structured_outputs
+
+  def blank():
+    return tf.nest.map_structure(
+        lambda t: tf.zeros([d or 0 for d in t.shape.as_list()] if
+                           t.shape.rank is not None else [0], t.dtype), out)
+
+  return blank
+
+
+def _file_stream(path, compression, expected, modulus, records, num_shards,
+                 shard, audio_length, parse, fields):
+  """One file -> checked elements + one end-of-file marker (index -1).
+
+  `parse` (serialized record -> values; may raise: the record is then
+  reported as unparseable) and `fields` (values -> (example fields,
+  present or None, rates or None), see checks.check_example) read a record;
+  `records` is the file's record count, -1 when unknown.
+  """
   path = tf.convert_to_tensor(path, tf.string)
   expected = tf.convert_to_tensor(expected, tf.int64)
   modulus = tf.convert_to_tensor(modulus, tf.int64)
-  # TF's reader does not move past a file it cannot open: under
-  # ignore_errors it would retry it forever (a file removed or replaced
-  # after the listing, e.g. by rebuilding the dataset while training, hung
-  # the pipeline). So the file is looked up each time it is opened; a gone
-  # file reads as no records and is reported at the end marker.
-  raw = tf.data.Dataset.from_tensors(path).filter(_exists).flat_map(
-      lambda p: tf.data.TFRecordDataset(p, compression_type=compression,
-                                        buffer_size=_READ_BUFFER))
-  # Corruption ends the stream (TF's reader gives up on the file); detected
-  # at the end marker from the byte count.
-  raw = raw.ignore_errors().enumerate()
-  end = tf.data.Dataset.from_tensors((tf.constant(-1, tf.int64),
-                                      tf.constant('', tf.string)))
+  records = tf.convert_to_tensor(records, tf.int64)
+
+  # The file is probed each time it is opened (see _opens): a file removed,
+  # replaced or made unreadable after the listing (e.g. by rebuilding the
+  # dataset while training) reads as no records and is reported at the end
+  # marker, instead of hanging the pipeline.
+  def read(opened):
+    raw = tf.data.TFRecordDataset(path, compression_type=compression,
+                                  buffer_size=_READ_BUFFER)
+    raw = raw.take(tf.where(opened, tf.constant(-1, tf.int64), 0))
+    # Corruption ends the stream (TF's reader gives up on the file);
+    # detected at the end marker from the byte count.
+    raw = raw.ignore_errors().enumerate().map(lambda i, r: (i, r, opened))
+    return raw.concatenate(tf.data.Dataset.from_tensors(
+        (tf.constant(-1, tf.int64), tf.constant('', tf.string), opened)))
 
   def count(state, elem):
-    i, rec = elem
+    i, rec, opened = elem
     nread, nbytes = state
     is_rec = i >= 0
     size = tf.cast(tf.strings.length(rec), tf.int64) + _RECORD_OVERHEAD
     nbytes += tf.where(is_rec, size, tf.constant(0, tf.int64))
     nread += tf.cast(is_rec, tf.int64)
-    return (nread, nbytes), (i, rec, nread, nbytes)
+    return (nread, nbytes), (i, rec, nread, nbytes, opened)
 
   zero = tf.constant(0, tf.int64)
-  stream = raw.concatenate(end).scan((zero, zero), count)
+  stream = _opens(path).flat_map(read).scan((zero, zero), count)
   if num_shards > 1:
     stream = stream.filter(
-        lambda i, r, n, b: tf.logical_or(i < 0, i % num_shards == shard))
+        lambda i, r, n, b, o: tf.logical_or(i < 0, i % num_shards == shard))
   # Order matters for the gap scan below: deterministic even when the
   # pipeline is not (this overrides tf.data.Options.deterministic).
-  stream = stream.map(lambda i, r, n, b: (i, n, b, _parse(r)),
-                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  # At the end marker: is the file still there?
-  stream = stream.map(lambda i, n, b, v: (i, n, b, v, tf.cond(
-      i < 0, lambda: tf.logical_not(_exists(path)),
-      lambda: tf.constant(False))))
+  # The end marker is not parsed (its blank record may not parse).
+  blank = _blank_values(parse)
+  stream = stream.map(
+      lambda i, r, n, b, o: (i, n, b, tf.cond(i >= 0, lambda: parse(r),
+                                              blank), o),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   # Records that are no Example (or hold a key of the wrong dtype) fail to
   # parse: dropped here, found below as a gap in the indexes.
   stream = stream.ignore_errors()
 
   def gaps(expected_next, elem):
-    i, nread, nbytes, values, gone = elem
+    i, nread, nbytes, values, opened = elem
     is_end = i < 0
     # Index this element should have had; at the end: the first index past
     # the last record read that belongs to this shard.
@@ -154,50 +214,116 @@ def _file_stream(path, compression, expected, modulus, num_shards, shard,
     lost_detail = which + (' could not be parsed as tf.train.Example with '
                            'NSynth keys (wrong dtype or not an Example)')
     new_next = tf.where(is_end, expected_next, i + num_shards)
-    return new_next, (i, nread, nbytes, values, lost, lost_detail, gone)
+    return new_next, (i, nread, nbytes, values, lost, lost_detail, opened)
 
   stream = stream.scan(tf.constant(shard, tf.int64), gaps)
 
-  def to_element(i, nread, nbytes, values, lost, lost_detail, gone):
-    el = {'audio': values['audio']}
-    present = {}
-    for k in nsynth_format.SCALAR_KEYS:
-      v = values[k]
-      present[k] = tf.equal(tf.size(v), 1)
-      el[k] = tf.cast(tf.reshape(tf.pad(v, [[0, 1]])[:1], []), tf.int32)
-    present['audio'] = tf.size(values['audio']) > 0
+  def to_element(i, nread, nbytes, values, lost, lost_detail, opened):
+    el, present, rates = fields(values)
     el.update(checks.default_extras(path, i))
     el['lost'] = lost
     el['lost_reason'] = tf.constant(checks.UNPARSEABLE, tf.int32)
     el['lost_detail'] = lost_detail
-    # At the end marker: do the records' bytes add up to the file size?
+    # At the end marker: do the records' bytes add up to the file size, and
+    # (when known) are all its records there?
     total = tf.where(modulus > 0, nbytes % tf.maximum(modulus, 1), nbytes)
     corrupt = tf.logical_and(i < 0, tf.not_equal(total, expected))
-    corrupt_detail = tf.strings.format(
+    corrupt_detail = tf.strings.join([tf.strings.format(
         'corrupt or truncated data at record {}: the {} records before it '
-        'hold {} bytes, the file has {}{} (records after it are lost)',
-        (nread, nread, total, expected,
-         tf.where(modulus > 0, ' uncompressed, mod 2^32', '')))
-    el['lost'] = tf.where(corrupt, tf.maximum(lost, 1), el['lost'])
+        'hold {} bytes, the file has {}', (nread, nread, total, expected)),
+                                      tf.where(modulus > 0,
+                                               ' uncompressed, mod 2^32', ''),
+                                      ' (records after it are lost)'])
+    short = tf.logical_and(tf.logical_and(i < 0, records >= 0),
+                           tf.not_equal(nread, records))
+    short_detail = tf.strings.format(
+        'the file holds {} records, its dataset lists {} (truncated or '
+        'replaced)', (nread, records))
+    corrupt_detail = tf.where(corrupt, corrupt_detail, short_detail)
+    corrupt = tf.logical_or(corrupt, short)
+    el['lost'] = tf.where(corrupt, tf.maximum(
+        lost, tf.maximum(records - nread, 1)), el['lost'])
     el['lost_reason'] = tf.where(corrupt, checks.CORRUPT, el['lost_reason'])
     el['lost_detail'] = tf.where(
         corrupt, tf.where(lost > 0, lost_detail + '; ' + corrupt_detail,
                           corrupt_detail), el['lost_detail'])
-    gone_detail = tf.strings.format(
-        'the file is gone (removed or moved after the training data was '
-        'listed; {} records were read from it this pass)', nread)
-    el['lost'] = tf.where(gone, tf.maximum(lost, 1), el['lost'])
-    el['lost_reason'] = tf.where(gone, checks.UNREADABLE, el['lost_reason'])
-    el['lost_detail'] = tf.where(gone, gone_detail, el['lost_detail'])
-    rate = values['sample_rate']
-    has_rate = tf.equal(tf.size(rate), 1)
-    rate = tf.where(has_rate, tf.reshape(tf.pad(rate, [[0, 1]])[:1], []),
-                    tf.constant(sample_rate, tf.int64))
-    return checks.check_example(
-        el, audio_length, rates=(rate, tf.constant(sample_rate, tf.int64)),
-        present=present)
+    # At the end marker: could the file be opened at all this pass?
+    unopened = tf.logical_and(i < 0, tf.logical_not(opened))
+    gone_detail = tf.cond(
+        unopened, lambda: tf.where(
+            _exists(path),
+            'the file cannot be opened now (made unreadable or replaced by '
+            'a folder after the training data was listed)',
+            'the file is gone (removed or moved after the training data was '
+            'listed)'), lambda: tf.constant(''))
+    el['lost'] = tf.where(unopened, tf.maximum(records, 1), el['lost'])
+    el['lost_reason'] = tf.where(unopened, checks.UNREADABLE,
+                                 el['lost_reason'])
+    el['lost_detail'] = tf.where(unopened, gone_detail, el['lost_detail'])
+    return checks.check_example(el, audio_length, rates=rates,
+                                present=present)
 
   return stream.map(to_element)
+
+
+def tfrecord_elements(files, audio_length, parse, fields, records=None,
+                      num_shards=1, shard=0, shuffle_files=False, seed=None,
+                      deterministic=True, skip_bad=False, stats=None):
+  """Checked example elements of TFRecord `files` (see `_file_stream`).
+
+  Args:
+    files: TFRecord files, gzip or not.
+    audio_length: samples each example needs (longer audio is trimmed later).
+    parse, fields: read a record (see `_file_stream`).
+    records: optional record count of each file (a shorter file is bad).
+    num_shards, shard: this input pipeline's share (files when there are
+      enough of them, else records).
+    shuffle_files: reshuffle the file order on every pass.
+    skip_bad: count unreadable files instead of raising.
+
+  Returns:
+    tf.data.Dataset of checked elements (see checks), not yet handled.
+  """
+  if records is None:
+    records = [-1] * len(files)
+  infos = []
+  kept = []
+  for f, n in zip(files, records):
+    try:
+      infos.append(file_info(f) + (n,))
+      kept.append(f)
+    except (OSError, tf.errors.OpError) as e:
+      msg = 'cannot read TFRecord file %s: %s' % (
+          f, ' '.join(str(getattr(e, 'message', e)).split()))
+      if not skip_bad:
+        raise ValueError(msg + checks._HINT) from None  # pylint: disable=protected-access
+      print('gansynth data: skipping ' + msg, flush=True)
+      if stats is not None:
+        stats.add(checks.UNREADABLE, 1)
+  if not kept:
+    raise ValueError('no readable TFRecord files in %s' % ','.join(files))
+  record_shards, record_shard = num_shards, shard
+  if num_shards > 1 and len(kept) >= num_shards:
+    kept, infos = kept[shard::num_shards], infos[shard::num_shards]
+    record_shards, record_shard = 1, 0
+  comp, exp, mod, num = [list(t) for t in zip(*infos)]
+  files_ds = tf.data.Dataset.from_tensor_slices(
+      (kept, comp, tf.constant(exp, tf.int64), tf.constant(mod, tf.int64),
+       tf.constant(num, tf.int64)))
+  if shuffle_files and len(kept) > 1:
+    files_ds = files_ds.shuffle(len(kept), seed=seed,
+                                reshuffle_each_iteration=True)
+
+  def stream(f, c, e, m, n):
+    return _file_stream(f, c, e, m, n, record_shards, record_shard,
+                        audio_length, parse, fields)
+
+  if len(kept) == 1:
+    return stream(*[t[0] for t in (kept, comp, exp, mod, num)])
+  return files_ds.interleave(stream, cycle_length=min(len(kept), 8),
+                             block_length=1,
+                             num_parallel_calls=tf.data.AUTOTUNE,
+                             deterministic=deterministic)
 
 
 def nsynth_tfrecord_elements(path, audio_length, sample_rate, split='train',
@@ -219,42 +345,8 @@ def nsynth_tfrecord_elements(path, audio_length, sample_rate, split='train',
   Returns:
     tf.data.Dataset of checked elements (see checks), not yet handled.
   """
-  files = list_files(path, split)
-  infos = []
-  kept = []
-  for f in files:
-    try:
-      infos.append(file_info(f))
-      kept.append(f)
-    except (OSError, tf.errors.OpError) as e:
-      msg = 'cannot read TFRecord file %s: %s' % (f, getattr(e, 'message', e))
-      if not skip_bad:
-        raise ValueError(msg + checks._HINT) from None  # pylint: disable=protected-access
-      print('gansynth data: skipping ' + msg, flush=True)
-      if stats is not None:
-        stats.add(checks.UNREADABLE, 1)
-  if not kept:
-    raise ValueError('no readable TFRecord files in %s' % path)
-  record_shards, record_shard = num_shards, shard
-  if num_shards > 1 and len(kept) >= num_shards:
-    kept, infos = kept[shard::num_shards], infos[shard::num_shards]
-    record_shards, record_shard = 1, 0
-  comp = [c for c, _, _ in infos]
-  exp = [e for _, e, _ in infos]
-  mod = [m for _, _, m in infos]
-  files_ds = tf.data.Dataset.from_tensor_slices(
-      (kept, comp, tf.constant(exp, tf.int64), tf.constant(mod, tf.int64)))
-  if shuffle_files and len(kept) > 1:
-    files_ds = files_ds.shuffle(len(kept), seed=seed,
-                                reshuffle_each_iteration=True)
-
-  def stream(f, c, e, m):
-    return _file_stream(f, c, e, m, record_shards, record_shard,
-                        audio_length, sample_rate)
-
-  if len(kept) == 1:
-    return stream(*[t[0] for t in (kept, comp, exp, mod)])
-  return files_ds.interleave(stream, cycle_length=min(len(kept), 8),
-                             block_length=1,
-                             num_parallel_calls=tf.data.AUTOTUNE,
-                             deterministic=deterministic)
+  return tfrecord_elements(
+      list_files(path, split), audio_length, _parse,
+      _nsynth_fields(sample_rate), num_shards=num_shards, shard=shard,
+      shuffle_files=shuffle_files, seed=seed, deterministic=deterministic,
+      skip_bad=skip_bad, stats=stats)
