@@ -5,6 +5,11 @@ nsynth-<split>.tfrecord-00000-of-00001 encoded by TFDS's serializer), the same
 layout `tfds build nsynth/gansynth_subset` leaves; nothing is downloaded.
 """
 
+import os
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -100,7 +105,6 @@ def test_bad_example_named_or_skipped(tmp_path):
 
 
 def _copy(tfds_dir, tmp_path):
-  import shutil  # pylint: disable=g-import-not-at-top
   dst = tmp_path / 'copy'
   shutil.copytree(tfds_dir, dst)
   return dst, dst / 'nsynth' / 'gansynth_subset' / '2.3.3'
@@ -124,8 +128,6 @@ def test_partly_copied_or_damaged_dir_is_a_one_line_error(tfds_dir, tmp_path):
 def test_truncated_shard_with_skip_bad_examples_ends(tfds_dir, tmp_path):
   """TFDS's cardinality assertion under ignore_errors raised on every retry:
   iterating never ended (run in a subprocess with a time limit)."""
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
   root, folder = _copy(tfds_dir, tmp_path)
   shard = folder / 'nsynth-train.tfrecord-00000-of-00001'
   raw = shard.read_bytes()
@@ -140,7 +142,7 @@ def test_truncated_shard_with_skip_bad_examples_ends(tfds_dir, tmp_path):
   try:
     out = subprocess.run([sys.executable, '-c', code, str(root)],
                          capture_output=True, text=True, timeout=120,
-                         env=dict(__import__('os').environ,
+                         env=dict(os.environ,
                                   TF_CPP_MIN_LOG_LEVEL='3'))
   except subprocess.TimeoutExpired:
     pytest.fail('reading a truncated TFDS shard with skip_bad_examples '
@@ -198,8 +200,6 @@ def test_damaged_shard_is_named_or_skipped_and_counted(tfds_dir, tmp_path,
 def test_shard_removed_after_listing_is_skipped_not_retried(tfds_dir,
                                                             tmp_path):
   """With skip_bad_examples TF's reader retried a vanished shard forever."""
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
   root, folder = _copy(tfds_dir, tmp_path)
   shard = folder / 'nsynth-train.tfrecord-00000-of-00001'
   code = ('import os, sys, gansynth_tf2\n'
@@ -221,7 +221,7 @@ def test_shard_removed_after_listing_is_skipped_not_retried(tfds_dir,
   try:
     out = subprocess.run([sys.executable, '-c', code, str(root), str(shard)],
                          capture_output=True, text=True, timeout=120,
-                         env=dict(__import__('os').environ,
+                         env=dict(os.environ,
                                   TF_CPP_MIN_LOG_LEVEL='3'))
   except subprocess.TimeoutExpired:
     pytest.fail('a TFDS shard removed after the listing was retried forever')
@@ -232,7 +232,6 @@ def test_shard_removed_after_listing_is_skipped_not_retried(tfds_dir,
 
 
 def test_data_dir_with_brackets_is_no_glob(tfds_dir, tmp_path):
-  import shutil  # pylint: disable=g-import-not-at-top
   root = tmp_path / 'data[1]'
   shutil.copytree(tfds_dir, root)
   assert tfds_source.find_prepared_dir(str(root)).startswith(str(root))
