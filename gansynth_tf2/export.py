@@ -344,16 +344,17 @@ def generator_from_saved_model(path):
   return config, generator
 
 
-def _check_rebuilt_generator(path, reference, latents, pitches):
+def _check_rebuilt_generator(path, config, generator, latents, pitches):
   """Max abs difference of the source SavedModel's generator output and the
-  rebuilt one's (normalized specgrams); ValueError past float tolerance."""
+  rebuilt one's (normalized specgrams, computed in the source's precision);
+  ValueError past float tolerance."""
   sig = tf.saved_model.load(path).signatures['specgrams']
   want = sig(latents=tf.constant(latents, tf.float32),
              pitches=tf.constant(pitches, tf.int32))['normalized_specgrams']
-  got = reference.generate_specgrams(pitches, latents, normalized=True)
+  bf16 = bool(_export_metadata(path).get('bfloat16', False))
+  rebuilt = synth_lib.Synth(config, generator, bfloat16=bf16)
+  got = rebuilt.generate_specgrams(pitches, latents, normalized=True)
   diff = _max_abs(got, want)
-  # A bfloat16 source computed its network in bfloat16.
-  bf16 = reference.graph.bfloat16 or _export_metadata(path).get('bfloat16')
   if not diff <= (5e-2 if bf16 else 1e-4):
     raise ValueError('%s: the generator rebuilt from its variables differs '
                      'from the SavedModel by %.3g' % (path, diff))
@@ -448,7 +449,7 @@ def export_saved_model(model, output_dir, vocoder=None,
   if verify and source and os.path.isfile(os.path.join(source,
                                                        'saved_model.pb')):
     info['source_max_abs_diff'] = _check_rebuilt_generator(
-        source, reference, probe_latents, probe_pitches)
+        source, config, generator, probe_latents, probe_pitches)
   with io_util.atomic_dir(output_dir, 'saved_model.pb', protect) as tmp:
     tf.saved_model.save(module, tmp, signatures=module.signatures())
     if verify:

@@ -320,6 +320,20 @@ def test_reexport_from_a_savedmodel(saved_model_dir, tiny_model_dir, probe,
                                    jit_compile=True, verify=False)
   assert (info['metadata']['vocoder'], info['metadata']['griffin_lim_iters'],
           info['metadata']['xla']) == ('griffin_lim', 4, True)
+  # A bfloat16 export is compared with the rebuilt weights in bfloat16, and
+  # re-exported in float32 it is the native model again, exactly.
+  bf16 = tmp_path / 'bf16'
+  export.export_saved_model(synth_lib.load(tiny_model_dir, bfloat16=True),
+                            str(bf16), verify=False)
+  info = export.export_saved_model(str(bf16), str(tmp_path / 'fp32'),
+                                   bfloat16=False)
+  assert info['source_max_abs_diff'] <= 5e-2
+  assert info['metadata']['bfloat16'] is False
+  np.testing.assert_array_equal(
+      synth_lib.load(str(tmp_path / 'fp32')).generate_specgrams(
+          p, z, normalized=True),
+      synth_lib.load(tiny_model_dir).generate_specgrams(p, z,
+                                                        normalized=True))
   # A SavedModel not written by gansynth-export has nothing to rebuild from.
   foreign = tmp_path / 'foreign'
   subprocess.run(['cp', '-r', saved_model_dir, str(foreign)], check=True)
