@@ -82,36 +82,48 @@ def test_nsynth_named_files_decode_resample_and_label(tmp_path):
 def _with_chunk_before_data(path):
   """Inserts an odd-sized LIST chunk (padded to even) before 'data'."""
   raw = open(path, 'rb').read()
+  order = 'big' if raw[:4] == b'RIFX' else 'little'
   at = raw.index(b'data')
-  extra = b'LIST' + (5).to_bytes(4, 'little') + b'INFOx' + b'\0'
+  extra = b'LIST' + (5).to_bytes(4, order) + b'INFOx' + b'\0'
   raw = raw[:at] + extra + raw[at:]
-  raw = raw[:4] + (len(raw) - 8).to_bytes(4, 'little') + raw[8:]
+  raw = raw[:4] + (len(raw) - 8).to_bytes(4, order) + raw[8:]
   open(path, 'wb').write(raw)
 
 
-@pytest.mark.parametrize('subtype', ['PCM_32', 'DOUBLE'])
-def test_32bit_pcm_and_double_wav_decode_exactly(tmp_path, subtype):
-  # tensorflow-io decodes neither: their data chunk is read as raw samples.
-  folder = tmp_path / subtype
+@pytest.mark.parametrize('subtype,endian,container,atol', [
+    ('PCM_16', 'LITTLE', 'WAV', 1e-4), ('PCM_24', 'LITTLE', 'WAVEX', 1e-6),
+    ('PCM_32', 'LITTLE', 'WAV', 1e-6), ('DOUBLE', 'LITTLE', 'WAVEX', 1e-6),
+    ('PCM_U8', 'LITTLE', 'WAVEX', 2e-2), ('PCM_16', 'BIG', 'WAV', 1e-4),
+    ('PCM_24', 'BIG', 'WAV', 1e-6), ('PCM_32', 'BIG', 'WAV', 1e-6),
+    ('FLOAT', 'BIG', 'WAV', 1e-6), ('DOUBLE', 'BIG', 'WAV', 1e-6),
+    ('PCM_U8', 'BIG', 'WAV', 2e-2)])
+def test_raw_wav_encodings_decode_exactly(tmp_path, subtype, endian,
+                                          container, atol):
+  # WAV data chunks are read as raw samples: tensorflow-io decodes neither
+  # 32-bit PCM / double WAV nor big-endian RIFX, and gives 0 samples for a
+  # WAV with an odd-sized chunk before the data (as written here).
+  folder = tmp_path / (subtype + endian)
   os.makedirs(folder)
   ref = {}
   for pitch, rate, stereo in ((48, 16000, True), (55, 44100, False)):
-    wave = _note(pitch, rate)
+    wave = 0.9 * _note(pitch, rate)
     name = folder / ('inst-%03d-100.wav' % pitch)
     sf.write(name, np.stack([wave, 0.5 * wave], 1) if stereo else wave, rate,
-             subtype=subtype)
-    ref[pitch] = _note(pitch, 16000)[:N] * (0.75 if stereo else 1.0)
+             subtype=subtype, endian=endian, format=container)
+    ref[pitch] = 0.9 * _note(pitch, 16000)[:N] * (0.75 if stereo else 1.0)
   _with_chunk_before_data(folder / 'inst-048-100.wav')
-  assert sf.info(folder / 'inst-048-100.wav').subtype == subtype  # still valid
+  info = sf.info(folder / 'inst-048-100.wav')  # still a valid file
+  assert info.subtype == subtype
+  assert (info.endian == 'BIG') == (endian == 'BIG')
   exs = {int(e['pitch']): e['audio'].numpy()
          for e in data.load_examples(_cfg(folder))}
   assert sorted(exs) == [48, 55]
-  # 16 kHz: the samples themselves (32-bit / double precision).
+  # 16 kHz: the file's samples themselves.
   direct, _ = sf.read(folder / 'inst-048-100.wav', dtype='float64')
   np.testing.assert_allclose(exs[48], direct.mean(1)[:N], atol=1e-6)
-  np.testing.assert_allclose(exs[48], ref[48], atol=1e-6)
+  np.testing.assert_allclose(exs[48], ref[48], atol=atol)
   # 44.1 kHz: resampled like any other file.
-  assert np.abs(exs[55][200:-200] - ref[55][200:-200]).max() < 0.01
+  assert np.abs(exs[55][200:-200] - ref[55][200:-200]).max() < 0.01 + atol
   f0 = _f0(exs[55])
   assert abs(1200 * np.log2(f0 / synthetic.midi_to_hz(55))) < 10
 
@@ -168,7 +180,7 @@ def _bad_folder(tmp_path, kind):
   if kind == 'unreadable_file':
     (folder / 'bad-061-100.wav').write_bytes(b'RIFF not really a wave file')
     bad = 'bad-061-100.wav'
-  elif kind == 'undecodable_file':  # header fine, data cut: tfio fails
+  elif kind == 'undecodable_file':  # header fine, data cut short
     sf.write(folder / 'cut-062-100.wav', _note(62, 16000), 16000)
     raw = (folder / 'cut-062-100.wav').read_bytes()
     (folder / 'cut-062-100.wav').write_bytes(raw[:3000])

@@ -35,41 +35,69 @@ AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.oga')
 MANIFESTS = ('manifest.csv', 'manifest.json', 'examples.json')
 _GENERIC_NAME = re.compile(r'^(?P<inst>.+)-(?P<pitch>\d{1,3})-(?P<vel>\d{1,3})$')
 
-# Decoder ids of the in-graph decode switch, per (container, subtype).
-# RAW32 / RAW64: the WAV data chunk read as little-endian int32 / float64
-# (tensorflow-io decodes neither 32-bit PCM nor 64-bit float WAV).
-WAV16, WAV24, WAVF, FLAC16, FLAC24, VORBIS, WAVU8, RAW32, RAW64 = range(9)
+# Decoder ids of the in-graph decode switch. FLAC and OGG: tensorflow-io.
+# WAV (RIFF or big-endian RIFX, plain or WAVE_FORMAT_EXTENSIBLE): its data
+# chunk, located at scan time, read as raw samples (exact, every sample
+# width; tensorflow-io decodes neither 32-bit PCM, double, RIFX, nor a WAV
+# with an odd-sized chunk before the data: 0 samples).
+FLAC16, FLAC24, VORBIS = range(3)
+# (WAV subtype, little endian) -> (decoder id, (sample type, little endian,
+# bytes per sample), scale to [-1, 1]).
+_RAW = {}
+for _subtype, _kind, _width, _scale in (
+    ('PCM_U8', 'uint8', 1, 1.0 / 128), ('PCM_16', 'int16', 2, 1.0 / 32768),
+    ('PCM_24', 'int24', 3, 2.0**-31), ('PCM_32', 'int32', 4, 2.0**-31),
+    ('FLOAT', 'float32', 4, 1.0), ('DOUBLE', 'float64', 8, 1.0)):
+  for _little in (True, False):
+    _RAW[(_subtype, _little)] = (3 + len(_RAW), (_kind, _little, _width),
+                                 _scale)
+_RAW_IDS = {v[0]: v[1] for v in _RAW.values()}
 _DECODERS = {
-    ('WAV', 'PCM_16'): (WAV16, 1.0 / 32768), ('WAV', 'PCM_24'): (WAV24, 2.0**-31),
-    ('WAV', 'FLOAT'): (WAVF, 1.0), ('WAV', 'PCM_U8'): (WAVU8, 1.0 / 128),
-    ('WAVEX', 'PCM_16'): (WAV16, 1.0 / 32768),
-    ('WAVEX', 'PCM_24'): (WAV24, 2.0**-31), ('WAVEX', 'FLOAT'): (WAVF, 1.0),
     ('FLAC', 'PCM_16'): (FLAC16, 1.0 / 32768),
     ('FLAC', 'PCM_24'): (FLAC24, 2.0**-31),
     ('OGG', 'VORBIS'): (VORBIS, 1.0),
-    ('WAV', 'PCM_32'): (RAW32, 2.0**-31), ('WAVEX', 'PCM_32'): (RAW32, 2.0**-31),
-    ('WAV', 'DOUBLE'): (RAW64, 1.0), ('WAVEX', 'DOUBLE'): (RAW64, 1.0),
 }
-_RAW_BYTES = {RAW32: 4, RAW64: 8}
+for (_subtype, _little), (_id, _, _scale) in _RAW.items():
+  for _container in ('WAV', 'WAVEX'):
+    _DECODERS[(_container, _subtype, _little)] = (_id, _scale)
+del _subtype, _kind, _width, _scale, _little, _id, _container
+
+
+def _decoder_key(info):
+  """soundfile info -> key of _DECODERS."""
+  if info.format in ('WAV', 'WAVEX'):
+    return (info.format, info.subtype, info.endian != 'BIG')
+  return (info.format, info.subtype)
+
+
 _SPLITS = ('train', 'valid', 'test')
 _NAME_KEYS = ('file', 'path', 'filename', 'audio', 'note_str', 'name')
 _PITCH_KEYS = ('pitch', 'midi_pitch', 'midi')
 
 
 def wav_data_chunk(path):
-  """(byte offset, byte length) of a RIFF/WAVE file's 'data' chunk."""
+  """(byte offset, byte length) of a RIFF (or big-endian RIFX) WAVE file's
+  'data' chunk; ValueError when there is none or the file is cut short."""
   with open(path, 'rb') as f:
     head = f.read(12)
-    if len(head) < 12 or head[:4] != b'RIFF' or head[8:12] != b'WAVE':
-      raise ValueError('%s: not a RIFF/WAVE file' % path)
+    if len(head) < 12 or head[:4] not in (b'RIFF', b'RIFX') or (
+        head[8:12] != b'WAVE'):
+      raise ValueError('no RIFF/RIFX WAVE header')
+    order = 'big' if head[:4] == b'RIFX' else 'little'
     size = os.fstat(f.fileno()).st_size
     while True:
       chunk = f.read(8)
       if len(chunk) < 8:
-        raise ValueError('%s: WAV file without a data chunk' % path)
-      cid, n = chunk[:4], int.from_bytes(chunk[4:], 'little')
+        raise ValueError('no data chunk in the WAV file')
+      cid, n = chunk[:4], int.from_bytes(chunk[4:], order)
       if cid == b'data':
-        return f.tell(), min(n, size - f.tell())
+        rest = size - f.tell()
+        if n in (0, 0xFFFFFFFF):  # size left open by a streaming writer
+          return f.tell(), rest
+        if n > rest:
+          raise ValueError('truncated WAV file: its data chunk declares %d '
+                           'bytes, the file holds %d' % (n, rest))
+        return f.tell(), n
       f.seek(n + (n & 1), 1)  # chunks are word-aligned
 
 
@@ -280,12 +308,11 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
     except Exception as e:  # pylint: disable=broad-except
       bad(checks.UNREADABLE, 'cannot read audio file %s: %s' % (path, e))
       continue
-    key = (info.format, info.subtype)
+    key = _decoder_key(info)
     if key not in _DECODERS:
       bad(checks.UNREADABLE, 'unsupported audio encoding %s/%s in %s (use '
           'WAV 8/16/24/32-bit or float/double, FLAC 16/24-bit, or OGG '
-          'Vorbis)' %
-          (info.format, info.subtype, path))
+          'Vorbis)' % (info.format, info.subtype, path))
       continue
     if stated_rate is not None and stated_rate != info.samplerate:
       bad(checks.WRONG_RATE, 'manifest says sample_rate %d for %s, the file '
@@ -293,13 +320,13 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
       continue
     decoder, scale = _DECODERS[key]
     offset = nbytes = 0
-    if decoder in _RAW_BYTES:
+    if decoder in _RAW_IDS:
       try:
         offset, nbytes = wav_data_chunk(path)
       except (OSError, ValueError) as ex:
         bad(checks.UNREADABLE, 'cannot read audio file %s: %s' % (path, ex))
         continue
-      frame = _RAW_BYTES[decoder] * int(info.channels)
+      frame = _RAW_IDS[decoder][2] * int(info.channels)
       nbytes -= nbytes % frame
     e = dict(meta, path=path, sample_rate=int(info.samplerate),
              channels=int(info.channels), frames=int(info.frames),
@@ -332,9 +359,9 @@ def resampler_delay(rate_in, rate_out):
 
 
 def decode_audio(path, decoder, scale, offset=0, nbytes=0, channels=1):
-  """File -> mono float32 [num_samples] (tensorflow-io decoders).
+  """File -> mono float32 [num_samples] (raw WAV or tensorflow-io decoders).
 
-  offset / nbytes / channels: the data chunk of a RAW32 / RAW64 WAV.
+  offset / nbytes / channels: the data chunk of a WAV (raw decoders).
   """
   import tensorflow_io as tfio  # pylint: disable=g-import-not-at-top
   data = tf.io.read_file(path)
@@ -342,23 +369,30 @@ def decode_audio(path, decoder, scale, offset=0, nbytes=0, channels=1):
   def as_float(x):
     return tf.cast(x, tf.float32)
 
-  def raw(dtype):
-    pcm = tf.io.decode_raw(tf.strings.substr(data, tf.cast(offset, tf.int32),
-                                             tf.cast(nbytes, tf.int32)),
-                           dtype, little_endian=True)
-    return as_float(tf.reshape(pcm, [-1, tf.cast(channels, tf.int32)]))
+  def raw(decoder_id):
+    kind, little_endian, _ = _RAW_IDS[decoder_id]
+    chunk = tf.strings.substr(data, tf.cast(offset, tf.int32),
+                              tf.cast(nbytes, tf.int32))
+    if kind == 'int24':  # 3 bytes -> the top 3 bytes of an int32
+      b = tf.cast(tf.reshape(tf.io.decode_raw(chunk, tf.uint8), [-1, 3]),
+                  tf.int32)
+      lo, mid, hi = ((b[:, 0], b[:, 1], b[:, 2]) if little_endian
+                     else (b[:, 2], b[:, 1], b[:, 0]))
+      pcm = tf.bitwise.bitwise_or(
+          tf.bitwise.bitwise_or(tf.bitwise.left_shift(lo, 8),
+                                tf.bitwise.left_shift(mid, 16)),
+          tf.bitwise.left_shift(hi, 24))
+    else:
+      pcm = tf.io.decode_raw(chunk, tf.as_dtype(kind),
+                             little_endian=little_endian)
+    pcm = as_float(tf.reshape(pcm, [-1, tf.cast(channels, tf.int32)]))
+    return pcm - 128.0 if kind == 'uint8' else pcm
 
   branches = [
-      lambda: as_float(tfio.audio.decode_wav(data, dtype=tf.int16)),
-      lambda: as_float(tfio.audio.decode_wav(data, dtype=tf.int32)),
-      lambda: tfio.audio.decode_wav(data, dtype=tf.float32),
       lambda: as_float(tfio.audio.decode_flac(data, dtype=tf.int16)),
       lambda: as_float(tfio.audio.decode_flac(data, dtype=tf.int32)),
       lambda: tfio.audio.decode_vorbis(data),
-      lambda: as_float(tfio.audio.decode_wav(data, dtype=tf.uint8)) - 128.0,
-      lambda: raw(tf.int32),
-      lambda: raw(tf.float64),
-  ]
+  ] + [lambda i=i: raw(i) for i in sorted(_RAW_IDS)]  # ids 3.. in order
   audio = tf.switch_case(tf.cast(decoder, tf.int32), branches)
   audio = tf.reshape(audio, [tf.shape(audio)[0], -1])
   return tf.reduce_mean(audio, axis=1) * tf.cast(scale, tf.float32)
