@@ -237,3 +237,25 @@ def test_data_dir_with_brackets_is_no_glob(tfds_dir, tmp_path):
   assert tfds_source.find_prepared_dir(str(root)).startswith(str(root))
   assert [int(e['pitch']) for e in data.load_examples(
       _cfg(str(root)), split='valid')] == [50]
+
+
+@pytest.mark.parametrize('num_shards', [1, 4, 7])
+def test_lost_records_counted_once_over_pipelines(tfds_dir, tmp_path,
+                                                  num_shards):
+  """With more pipelines than shard files each reads every record index of
+  its share; a loss is counted by the pipelines owning the lost indexes."""
+  from gansynth_tf2.data import checks  # pylint: disable=g-import-not-at-top
+  for how, want_lost, want_kept in (('short', 3, [20, 30, 60]),
+                                    ('corrupt', 4, [20, 30])):
+    root, _ = _damaged(tfds_dir, tmp_path / how, how)
+    lost, kept = 0, []
+    for shard in range(num_shards):
+      stats = checks.BadExampleStats()
+      ds = checks.handle_bad_examples(tfds_source.nsynth_tfds_elements(
+          str(root), 64000, 16000, num_shards=num_shards, shard=shard,
+          skip_bad=True, stats=stats), True, stats)
+      kept += [int(e['pitch']) for e in ds]
+      lost += stats.total
+    assert sorted(kept) == want_kept, how
+    assert lost == want_lost, how
+

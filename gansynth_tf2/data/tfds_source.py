@@ -153,4 +153,5 @@ def nsynth_tfds_elements(data_dir, audio_length, sample_rate, split='train',
       paths, audio_length, features.deserialize_example, fields,
       records=lengths if len(lengths) == len(paths) else None,
       num_shards=num_shards, shard=shard, shuffle_files=shuffle_files,
-      seed=seed, deterministic=deterministic, skip_bad=skip_bad, stats=stats)
+      seed=seed, deterministic=deterministic, skip_bad=skip_bad, stats=stats,
+      where='TFDS %s[%s]' % (folder, split))

@@ -218,6 +218,12 @@ def _file_stream(path, compression, expected, modulus, records, num_shards,
 
   stream = stream.scan(tf.constant(shard, tf.int64), gaps)
 
+  def _owned(x):
+    """How many of the record indexes [0, x) this pipeline reads."""
+    if num_shards == 1:
+      return x
+    return tf.maximum((x - shard + num_shards - 1) // num_shards, 0)
+
   def to_element(i, nread, nbytes, values, lost, lost_detail, opened):
     el, present, rates = fields(values)
     el.update(checks.default_extras(path, i))
@@ -240,9 +246,13 @@ def _file_stream(path, compression, expected, modulus, records, num_shards,
         'the file holds {} records, its dataset lists {} (truncated or '
         'replaced)', (nread, records))
     corrupt_detail = tf.where(corrupt, corrupt_detail, short_detail)
-    corrupt = tf.logical_or(corrupt, short)
-    el['lost'] = tf.where(corrupt, tf.maximum(
-        lost, tf.maximum(records - nread, 1)), el['lost'])
+    # Counted once over the pipelines that share the file's records: each
+    # counts its own missing indexes; with none known missing, the one that
+    # owns record `nread` counts 1.
+    missing = tf.where(records > nread, _owned(records) - _owned(nread),
+                       tf.cast(tf.equal(nread % num_shards, shard), tf.int64))
+    corrupt = tf.logical_and(tf.logical_or(corrupt, short), missing > 0)
+    el['lost'] = tf.where(corrupt, tf.maximum(lost, missing), el['lost'])
     el['lost_reason'] = tf.where(corrupt, checks.CORRUPT, el['lost_reason'])
     el['lost_detail'] = tf.where(
         corrupt, tf.where(lost > 0, lost_detail + '; ' + corrupt_detail,
@@ -256,7 +266,10 @@ def _file_stream(path, compression, expected, modulus, records, num_shards,
             'a folder after the training data was listed)',
             'the file is gone (removed or moved after the training data was '
             'listed)'), lambda: tf.constant(''))
-    el['lost'] = tf.where(unopened, tf.maximum(records, 1), el['lost'])
+    unopened_lost = tf.where(records > 0, _owned(records),
+                             tf.constant(int(shard == 0), tf.int64))
+    unopened = tf.logical_and(unopened, unopened_lost > 0)
+    el['lost'] = tf.where(unopened, unopened_lost, el['lost'])
     el['lost_reason'] = tf.where(unopened, checks.UNREADABLE,
                                  el['lost_reason'])
     el['lost_detail'] = tf.where(unopened, gone_detail, el['lost_detail'])
@@ -268,7 +281,8 @@ def _file_stream(path, compression, expected, modulus, records, num_shards,
 
 def tfrecord_elements(files, audio_length, parse, fields, records=None,
                       num_shards=1, shard=0, shuffle_files=False, seed=None,
-                      deterministic=True, skip_bad=False, stats=None):
+                      deterministic=True, skip_bad=False, stats=None,
+                      where=None):
   """Checked example elements of TFRecord `files` (see `_file_stream`).
 
   Args:
@@ -276,6 +290,7 @@ def tfrecord_elements(files, audio_length, parse, fields, records=None,
     audio_length: samples each example needs (longer audio is trimmed later).
     parse, fields: read a record (see `_file_stream`).
     records: optional record count of each file (a shorter file is bad).
+    where: what the files were listed from, for errors (default: a file).
     num_shards, shard: this input pipeline's share (files when there are
       enough of them, else records).
     shuffle_files: reshuffle the file order on every pass.
@@ -301,7 +316,8 @@ def tfrecord_elements(files, audio_length, parse, fields, records=None,
       if stats is not None:
         stats.add(checks.UNREADABLE, 1)
   if not kept:
-    raise ValueError('no readable TFRecord files in %s' % ','.join(files))
+    raise ValueError('no readable TFRecord files in %s (%d listed)' % (
+        where or files[0], len(files)))
   record_shards, record_shard = num_shards, shard
   if num_shards > 1 and len(kept) >= num_shards:
     kept, infos = kept[shard::num_shards], infos[shard::num_shards]
@@ -349,4 +365,4 @@ def nsynth_tfrecord_elements(path, audio_length, sample_rate, split='train',
       list_files(path, split), audio_length, _parse,
       _nsynth_fields(sample_rate), num_shards=num_shards, shard=shard,
       shuffle_files=shuffle_files, seed=seed, deterministic=deterministic,
-      skip_bad=skip_bad, stats=stats)
+      skip_bad=skip_bad, stats=stats, where=path)
