@@ -158,9 +158,21 @@ def check_float(x, name, shape):
   x = tf.cast(x, tf.float32)
   if dims.rank is None or any(d is None and e is not None
                               for d, e in zip(dims.as_list(), shape)):
-    # Traced with unknown sizes: checked when it runs, and the sizes below
-    # become static (the frame count, the bins) for what follows.
-    x = tf.ensure_shape(x, shape)
+    # Traced with unknown sizes: checked when it runs (InvalidArgumentError
+    # naming `name`), and the sizes become static (the frame count, the
+    # bins) for what follows.
+    msg = '%s must have shape [%s]' % (
+        name, ', '.join('batch' if e is None else str(e) for e in shape))
+    known = [k for k, e in enumerate(shape) if e is not None]
+    size = tf.concat([tf.shape(x), tf.zeros([len(shape)], tf.int32)],
+                     0)[:len(shape)]  # any rank: no index out of range
+    ok = tf.logical_and(
+        tf.equal(tf.rank(x), len(shape)),
+        tf.reduce_all(tf.equal(tf.gather(size, known),
+                               [shape[k] for k in known])))
+    check = tf.debugging.Assert(ok, [msg, 'got', tf.shape(x)])
+    with tf.control_dependencies([check]):
+      x = tf.ensure_shape(tf.identity(x), shape)
   return x
 
 

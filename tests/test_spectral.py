@@ -284,8 +284,14 @@ def test_traced_with_unknown_sizes(mel, spec_reference):
       waves).numpy(), atol=1e-4)
   np.testing.assert_allclose(inv(spec).numpy(), mel.specgrams_to_waves(
       spec).numpy(), atol=1e-5)
-  with pytest.raises(tf.errors.InvalidArgumentError):
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'waves must have shape \[batch, 64000\]'):
     fwd(np.zeros([1, 100], np.float32))  # not audio_length samples
+  for bad in (spec[..., :1], spec[0]):  # a channel short; no batch axis
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r'specgrams must have shape \[batch, 128, 1024, '
+                       r'2\]'):
+      inv(bad)
   # The phase helpers themselves take a dynamic time axis.
   ifreq = tf.function(spectral.instantaneous_frequency,
                       input_signature=[tf.TensorSpec([None, None])])
