@@ -335,6 +335,8 @@ def test_literal_brackets_in_path_are_no_glob(tmp_path):
   assert _pitches(data.load_examples(_cfg(folder))) == [30]
   assert _pitches(data.load_examples(_cfg(path))) == [30]
   assert _pitches(data.load_examples(_cfg(path + ','))) == [30]
+  # A pattern inside a folder that exists as written: the folder is literal.
+  assert _pitches(data.load_examples(_cfg(folder / '*train*'))) == [30]
   # A real pattern is still a glob.
   _write(tmp_path / 'x-a-train.tfrecord', [_example(40)])
   _write(tmp_path / 'x-b-train.tfrecord', [_example(41)])

@@ -11,6 +11,7 @@ record index:
 """
 
 import os
+import re
 
 import tensorflow as tf
 
@@ -49,7 +50,11 @@ def list_files(path, split='train'):
     elif any(c in part for c in '*?[') and not tf.io.gfile.exists(part):
       # An existing path is used as is (e.g. .../data[1]/x.tfrecord): glob
       # would read its [1] as a character class.
-      found = sorted(tf.io.gfile.glob(part))
+      folder, name = os.path.split(part)
+      if folder and tf.io.gfile.isdir(folder):
+        # The folder exists as written: its [ ] are literal, not a class.
+        folder = re.sub(r'([*?\[])', r'[\1]', folder)
+      found = sorted(tf.io.gfile.glob(os.path.join(folder, name)))
       if not found:
         raise ValueError('no files match %s' % part)
       files.extend(found)
