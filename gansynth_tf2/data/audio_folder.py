@@ -13,11 +13,12 @@ sample_rate) comes from a manifest in the folder:
 otherwise from NSynth-style file names `<family>_<source>_<nnn>-<pitch>-
 <velocity>.wav`, or `<anything>-<pitch>-<velocity>.wav`.
 
-The folder is scanned once in Python (soundfile reads only the headers);
-decoding, down-mixing and resampling run in the tf.data graph with
-tensorflow-io (nothing of tensorflow-io reaches exported models). A file
-that cannot be read or has no pitch is an error naming it, or is skipped
-and counted with skip_bad.
+The folder is scanned once in Python (soundfile reads only the headers, and
+each WAV's data chunk is located); decoding, down-mixing and resampling run
+in the tf.data graph: WAV samples read raw from the data chunk, FLAC / OGG
+decoded and everything resampled with tensorflow-io (nothing of
+tensorflow-io reaches exported models). A file that cannot be read or has
+no pitch is an error naming it, or is skipped and counted with skip_bad.
 """
 
 import csv
