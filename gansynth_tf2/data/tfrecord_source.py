@@ -353,18 +353,10 @@ def nsynth_tfrecord_elements(path, audio_length, sample_rate, split='train',
                              stats=None):
   """Checked example elements of raw NSynth TFRecords.
 
-  Args:
+  Args: as `tfrecord_elements`, and
     path: file, glob, comma list or folder (see `list_files`).
-    audio_length: samples each example needs (longer audio is trimmed later).
     sample_rate: the config's rate; a record's `sample_rate` must match.
     split: which files of a folder.
-    num_shards, shard: this input pipeline's share (files when there are
-      enough of them, else records).
-    shuffle_files: reshuffle the file order on every pass.
-    skip_bad: count unreadable files instead of raising.
-
-  Returns:
-    tf.data.Dataset of checked elements (see checks), not yet handled.
   """
   return tfrecord_elements(
       list_files(path, split), audio_length, _parse,
