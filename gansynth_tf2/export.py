@@ -300,9 +300,10 @@ def verify_export(export_dir, module_factory, reference, probe_latents,
 
 
 def generator_from_saved_model(path):
-  """(config, EMA generator) rebuilt from a SavedModel of `gansynth-export`.
+  """(config, EMA generator, metadata) of a SavedModel of `gansynth-export`.
 
-  The hparams, block count and progress come from its
+  The hparams, block count, progress and metadata (what was baked in:
+  vocoder, bfloat16, ...; {} when absent) come from its
   assets.extra/gansynth_export.json; the weights are restored from its
   variables into an `ExportModule` of the same structure
   (`assert_existing_objects_matched()`), so a re-export (another vocoder, XLA,
@@ -322,6 +323,9 @@ def generator_from_saved_model(path):
     config = config_lib.Config(info['hparams'], strict=False)
     num_blocks = int(info['num_blocks'])
     progress = float(info['progress'])
+    metadata = info.get('metadata')
+    if not isinstance(metadata, dict):
+      metadata = {}
   except (ValueError, KeyError, TypeError, OSError) as e:
     raise ValueError('%s: expected the hparams, num_blocks and progress of '
                      'the export (%s: %s)' % (extra, type(e).__name__,
@@ -341,17 +345,17 @@ def generator_from_saved_model(path):
                      'hparams (%s)' % (path, ' '.join(str(e).split())[:300])
                      ) from None
   status.expect_partial()
-  return config, generator
+  return config, generator, metadata
 
 
-def _check_rebuilt_generator(path, config, generator, latents, pitches):
+def _check_rebuilt_generator(path, config, generator, bf16, latents,
+                             pitches):
   """Max abs difference of the source SavedModel's generator output and the
-  rebuilt one's (normalized specgrams, computed in the source's precision);
-  ValueError past float tolerance."""
+  rebuilt one's (normalized specgrams, computed in the source's precision,
+  bfloat16 when `bf16`); ValueError past float tolerance."""
   sig = tf.saved_model.load(path).signatures['specgrams']
   want = sig(latents=tf.constant(latents, tf.float32),
              pitches=tf.constant(pitches, tf.int32))['normalized_specgrams']
-  bf16 = bool(_export_metadata(path).get('bfloat16', False))
   rebuilt = synth_lib.Synth(config, generator, bfloat16=bf16)
   got = rebuilt.generate_specgrams(pitches, latents, normalized=True)
   diff = _max_abs(got, want)
@@ -359,16 +363,6 @@ def _check_rebuilt_generator(path, config, generator, latents, pitches):
     raise ValueError('%s: the generator rebuilt from its variables differs '
                      'from the SavedModel by %.3g' % (path, diff))
   return diff
-
-
-def _export_metadata(path):
-  """The metadata dict of a gansynth-export SavedModel's extra JSON, or {}."""
-  try:
-    with open(os.path.join(path, EXTRA_JSON)) as f:
-      meta = json.load(f)['metadata']
-    return meta if isinstance(meta, dict) else {}
-  except (OSError, ValueError, KeyError, TypeError):
-    return {}
 
 
 def export_saved_model(model, output_dir, vocoder=None,
@@ -395,6 +389,7 @@ def export_saved_model(model, output_dir, vocoder=None,
     dict: output_dir, signatures, metadata, verification figures, size.
   """
   from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
+  baked = None  # a source SavedModel's metadata (what was baked in)
   if isinstance(model, synth_lib.Synth):
     config, generator, source = model.config, model.generator, model.source
     defaults = {'vocoder': model.graph.vocoder,
@@ -408,9 +403,8 @@ def export_saved_model(model, output_dir, vocoder=None,
     defaults = {'vocoder': 'phase', 'griffin_lim_iters': 64,
                 'bfloat16': False}
     if os.path.isfile(os.path.join(path, 'saved_model.pb')):
-      config, generator = generator_from_saved_model(path)
+      config, generator, baked = generator_from_saved_model(path)
       # What was baked in, unless the arguments say otherwise.
-      baked = _export_metadata(path)
       defaults = {k: baked.get(k, v) for k, v in defaults.items()}
     else:
       s = synth_lib.load(path)
@@ -446,10 +440,10 @@ def export_saved_model(model, output_dir, vocoder=None,
   meta = module.metadata_dict()
   info = {'output_dir': os.path.abspath(output_dir), 'source': source,
           'signatures': list(SIGNATURES), 'metadata': meta}
-  if verify and source and os.path.isfile(os.path.join(source,
-                                                       'saved_model.pb')):
+  if verify and baked is not None:  # rebuilt from a SavedModel
     info['source_max_abs_diff'] = _check_rebuilt_generator(
-        source, config, generator, probe_latents, probe_pitches)
+        source, config, generator, bool(baked.get('bfloat16', False)),
+        probe_latents, probe_pitches)
   with io_util.atomic_dir(output_dir, 'saved_model.pb', protect) as tmp:
     tf.saved_model.save(module, tmp, signatures=module.signatures())
     if verify:
