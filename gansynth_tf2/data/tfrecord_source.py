@@ -11,7 +11,6 @@ record index:
 """
 
 import os
-import re
 
 import tensorflow as tf
 
@@ -53,7 +52,7 @@ def list_files(path, split='train'):
       folder, name = os.path.split(part)
       if folder and tf.io.gfile.isdir(folder):
         # The folder exists as written: its [ ] are literal, not a class.
-        folder = re.sub(r'([*?\[])', r'[\1]', folder)
+        folder = _glob_escape(folder).numpy().decode()
       found = sorted(tf.io.gfile.glob(os.path.join(folder, name)))
       if not found:
         raise ValueError('no files match %s' % part)
