@@ -366,6 +366,45 @@ def test_folder_where_a_file_is_expected_is_a_one_line_error(tmp_path):
     list(ds)
 
 
+_AFTER_LISTING_HEAD = textwrap.dedent('''
+    import os, sys
+    import gansynth_tf2
+    import tensorflow as tf
+    from gansynth_tf2 import data
+    from gansynth_tf2.config import load_config
+    a, b = sys.argv[1:3]
+    def cfg(path, skip):
+      return load_config('tiny', {'dataset_name': 'nsynth_tfrecord',
+                                  'train_data_path': path,
+                                  'skip_bad_examples': skip})
+    stats = data.BadExampleStats()
+''')
+_AFTER_LISTING_TAIL = textwrap.dedent('''
+    try:
+      list(strict)
+      print('NO ERROR')
+    except tf.errors.InvalidArgumentError as e:
+      print('ERROR', ' '.join(e.message.split()))
+    print('SKIP', sorted(int(e['pitch']) for e in skipping), stats.counts())
+''')
+
+
+def _run_after_listing(body, a, b, what, wrap=()):
+  """Runs HEAD + `body` (builds `strict` and `skipping` datasets, then
+  changes the files) + TAIL (reads both) in a subprocess with a time limit:
+  {first word of each output line: the line}."""
+  code = _AFTER_LISTING_HEAD + textwrap.dedent(body) + _AFTER_LISTING_TAIL
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  try:
+    out = subprocess.run(list(wrap) + [sys.executable, '-c', code, a, b],
+                         env=env, capture_output=True, text=True,
+                         timeout=120)
+  except subprocess.TimeoutExpired:
+    pytest.fail('reading a TFRecord file %s after the listing hung' % what)
+  assert out.returncode == 0, out.stderr[-2000:]
+  return {l.split(' ', 1)[0]: l for l in out.stdout.splitlines()}
+
+
 def test_file_made_unreadable_after_listing_is_an_error_not_a_hang(tmp_path):
   """A file TF cannot open (permission denied) was retried forever by the
   reader. Root reads any file: the child then runs without the
@@ -379,43 +418,16 @@ def test_file_made_unreadable_after_listing_is_an_error_not_a_hang(tmp_path):
             '-c', 'exec "$0" "$@"']
   a = _write(tmp_path / 'a-train.tfrecord', [_example(30)])
   b = _write(tmp_path / 'b-train.tfrecord', [_example(40)])
-  code = textwrap.dedent('''
-      import os, sys
-      import gansynth_tf2
-      import tensorflow as tf
-      from gansynth_tf2 import data
-      from gansynth_tf2.config import load_config
-      a, b = sys.argv[1:3]
-      def cfg(skip):
-        return load_config('tiny', {'dataset_name': 'nsynth_tfrecord',
-                                    'train_data_path': a + ',' + b,
-                                    'skip_bad_examples': skip})
-      strict = data.load_examples(cfg(False))
-      stats = data.BadExampleStats()
-      skipping = data.load_examples(cfg(True), stats=stats)
+  lines = _run_after_listing('''
+      strict = data.load_examples(cfg(a + ',' + b, False))
+      skipping = data.load_examples(cfg(a + ',' + b, True), stats=stats)
       os.chmod(b, 0)
       try:
         open(b, 'rb')
         print('READABLE')
       except PermissionError:
         pass
-      try:
-        list(strict)
-        print('NO ERROR')
-      except tf.errors.InvalidArgumentError as e:
-        print('ERROR', ' '.join(e.message.split()))
-      print('SKIP', sorted(int(e['pitch']) for e in skipping),
-            stats.counts())
-  ''')
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  try:
-    out = subprocess.run(wrap + [sys.executable, '-c', code, a, b], env=env,
-                         capture_output=True, text=True, timeout=120)
-  except subprocess.TimeoutExpired:
-    pytest.fail('reading a TFRecord file made unreadable after the listing '
-                'hung')
-  assert out.returncode == 0, out.stderr[-2000:]
-  lines = {l.split(' ', 1)[0]: l for l in out.stdout.splitlines()}
+  ''', a, b, 'made unreadable', wrap)
   assert 'READABLE' not in lines, 'permissions not enforced'
   assert 'b-train.tfrecord: the file cannot be opened' in lines['ERROR'], lines
   assert lines['SKIP'] == "SKIP [30] {'unreadable_file': 1}", lines
@@ -440,39 +452,15 @@ def test_file_removed_after_listing_is_an_error_not_a_hang(tmp_path):
   hung the pipeline, SIGTERM included. Run in a subprocess with a limit."""
   a = _write(tmp_path / 'a-train.tfrecord', [_example(30), _example(31)])
   b = _write(tmp_path / 'b-train.tfrecord', [_example(40)])
-  code = textwrap.dedent('''
-      import os, sys
-      import gansynth_tf2
-      import tensorflow as tf
-      from gansynth_tf2 import data
-      from gansynth_tf2.config import load_config
-      a, b = sys.argv[1:3]
-      def cfg(path, skip):
-        return load_config('tiny', {'dataset_name': 'nsynth_tfrecord',
-                                    'train_data_path': path,
-                                    'skip_bad_examples': skip})
+  lines = _run_after_listing('''
       strict = data.load_examples(cfg(a, False))
-      stats = data.BadExampleStats()
       skipping = data.load_examples(cfg(a + ',' + b, True), stats=stats)
       print('BEFORE', sorted(int(e['pitch']) for e in skipping))
       os.remove(a)
-      try:
-        list(strict)
-        print('NO ERROR')
-      except tf.errors.InvalidArgumentError as e:
-        print('ERROR', ' '.join(e.message.split()))
-      print('SKIP', sorted(int(e['pitch']) for e in skipping),
-            stats.counts())
-  ''')
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  try:
-    out = subprocess.run([sys.executable, '-c', code, a, b], env=env,
-                         capture_output=True, text=True, timeout=120)
-  except subprocess.TimeoutExpired:
-    pytest.fail('reading a TFRecord file removed after the listing hung')
-  assert out.returncode == 0, out.stderr[-2000:]
-  lines = {l.split(' ', 1)[0]: l for l in out.stdout.splitlines()}
+  ''', a, b, 'removed')
   assert lines['BEFORE'] == 'BEFORE [30, 31, 40]'
   assert 'a-train.tfrecord' in lines['ERROR'], lines
   assert 'the file is gone' in lines['ERROR'], lines
   assert lines['SKIP'] == "SKIP [40] {'unreadable_file': 1}", lines
+
+
