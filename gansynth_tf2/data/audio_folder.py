@@ -42,25 +42,21 @@ _GENERIC_NAME = re.compile(r'^(?P<inst>.+)-(?P<pitch>\d{1,3})-(?P<vel>\d{1,3})$'
 # width; tensorflow-io decodes neither 32-bit PCM, double, RIFX, nor a WAV
 # with an odd-sized chunk before the data: 0 samples).
 FLAC16, FLAC24, VORBIS = range(3)
-# (WAV subtype, little endian) -> (decoder id, (sample type, little endian,
-# bytes per sample), scale to [-1, 1]).
-_RAW = {}
+_DECODERS = {  # _decoder_key -> (decoder id, scale to [-1, 1])
+    ('FLAC', 'PCM_16'): (FLAC16, 1.0 / 32768),
+    ('FLAC', 'PCM_24'): (FLAC24, 2.0**-31),
+    ('OGG', 'VORBIS'): (VORBIS, 1.0),
+}
+_RAW_IDS = {}  # decoder id -> (sample type, little endian, bytes per sample)
 for _subtype, _kind, _width, _scale in (
     ('PCM_U8', 'uint8', 1, 1.0 / 128), ('PCM_16', 'int16', 2, 1.0 / 32768),
     ('PCM_24', 'int24', 3, 2.0**-31), ('PCM_32', 'int32', 4, 2.0**-31),
     ('FLOAT', 'float32', 4, 1.0), ('DOUBLE', 'float64', 8, 1.0)):
   for _little in (True, False):
-    _RAW[(_subtype, _little)] = (3 + len(_RAW), (_kind, _little, _width),
-                                 _scale)
-_RAW_IDS = {v[0]: v[1] for v in _RAW.values()}
-_DECODERS = {
-    ('FLAC', 'PCM_16'): (FLAC16, 1.0 / 32768),
-    ('FLAC', 'PCM_24'): (FLAC24, 2.0**-31),
-    ('OGG', 'VORBIS'): (VORBIS, 1.0),
-}
-for (_subtype, _little), (_id, _, _scale) in _RAW.items():
-  for _container in ('WAV', 'WAVEX'):
-    _DECODERS[(_container, _subtype, _little)] = (_id, _scale)
+    _id = 3 + len(_RAW_IDS)
+    _RAW_IDS[_id] = (_kind, _little, _width)
+    for _container in ('WAV', 'WAVEX'):
+      _DECODERS[(_container, _subtype, _little)] = (_id, _scale)
 del _subtype, _kind, _width, _scale, _little, _id, _container
 
 
