@@ -418,7 +418,8 @@ def export_saved_model(model, output_dir, vocoder=None,
     bfloat16 = bool(defaults['bfloat16'])
   protect = [source] if source and os.path.exists(source) else []
   graph = synth_lib.GenerationGraph(config, generator, vocoder,
-                                    griffin_lim_iters, bfloat16)
+                                    griffin_lim_iters, bfloat16,
+                                    xla=jit_compile)
   module = ExportModule(graph, jit_compile)
   reference = synth_lib.Synth(config, generator, batch_size=8, source=source,
                               vocoder=vocoder,

@@ -114,13 +114,18 @@ class Generator(_Progressive):
       float rounding (see `layers.EqualizedConv2D`): True (one transposed
       conv, 2.25x fewer multiply-adds), 'subpixel', or False (literal).
 
-  Call: `generator((latents, one_hot), num_blocks=None, static_progress=None)`.
+  Call: `generator((latents, one_hot), num_blocks=None, static_progress=None,
+  one_pass_norm=None)`.
     static_progress: None (training): blend with the `progress` variable.
       A Python float (inference, progress known when tracing): blend with
       that value instead of reading the variable, and skip what has blend
       weight 0 (the to_rgb and upscaling of those blocks, and the blocks
-      above the last one used). Same output as the variable path at that
-      progress (float rounding).
+      above the last one used), and apply the last block's pixel norm
+      after its to_rgb (when no pitch bias follows it). Same output as the
+      variable path at that progress (float rounding).
+    one_pass_norm: take the pixel norms in one pass
+      (`layers.pixel_norm_scale`: faster on CPU, not for gradients, no XLA
+      kernel); default: with a static_progress.
   """
 
   def __init__(self, config, num_blocks=None, fast_upscale=True, **kwargs):
@@ -169,7 +174,8 @@ class Generator(_Progressive):
     self((z, y), num_blocks=self.config.num_resolutions)
     return self
 
-  def call(self, inputs, num_blocks=None, static_progress=None):
+  def call(self, inputs, num_blocks=None, static_progress=None,
+           one_pass_norm=None):
     latents, one_hot = inputs
     num_blocks = int(num_blocks or self.num_blocks)
     c = self.config
@@ -186,19 +192,33 @@ class Generator(_Progressive):
     x = tf.concat([tf.cast(latents, tf.float32), tf.cast(one_hot, tf.float32)],
                   axis=1)
     x = layers.pixel_norm(x)  # over latent + one-hot, as the original
-    x = self.latent_conv(x)
-    x = self._pitch_bias(1, self.conv1[0](x), one_hot)
-    lods = [x]
-    for b in range(2, last + 1):  # blocks above `last` have weight 0
-      x = self.conv0[b - 1](x)
-      x = self._pitch_bias(b, self.conv1[b - 1](x), one_hot)
+    # Inference (static progress) takes the pixel norms in one pass, and
+    # applies the last block's after its to_rgb (1x1 conv: to_rgb(x * s) =
+    # to_rgb(x) * s), on num_channels instead of num_filters channels.
+    fast = static_progress is not None
+    if one_pass_norm is None:
+      one_pass_norm = fast
+    defer_last = fast and self.pitch_bias[last - 1] is None
+    last_scale = None
+    x = self.latent_conv(x, one_pass_norm=one_pass_norm)
+    lods = []
+    for b in range(1, last + 1):  # blocks above `last` have weight 0
+      if b > 1:
+        x = self.conv0[b - 1](x, one_pass_norm=one_pass_norm)
+      if b == last and defer_last:
+        x, last_scale = self.conv1[b - 1](x, one_pass_norm=one_pass_norm,
+                                          defer_norm=True)
+      else:
+        x = self._pitch_bias(
+            b, self.conv1[b - 1](x, one_pass_norm=one_pass_norm), one_hot)
       lods.append(x)
     out = None
     for b in range(1, last + 1):
       if not used[b - 1]:
         continue
-      rgb = layers.upscale(self.to_rgb[b - 1](lods[b - 1]), c.scale_factor(b),
-                           c.scale_mode)
+      rgb = self.to_rgb[b - 1](lods[b - 1],
+                               input_scale=last_scale if b == last else None)
+      rgb = layers.upscale(rgb, c.scale_factor(b), c.scale_mode)
       if static_progress is None or alphas[b - 1] != 1.0:
         rgb = rgb * alphas[b - 1]
       out = rgb if out is None else out + rgb

@@ -183,10 +183,12 @@ class GenerationGraph:
       only models always use Griffin-Lim.
     griffin_lim_iters: Griffin-Lim iterations.
     bfloat16: run the network in bfloat16 (inversion stays float32).
+    xla: the functions will be XLA-compiled (the generator then takes its
+      pixel norms with XLA-compilable ops).
   """
 
   def __init__(self, config, generator, vocoder='phase', griffin_lim_iters=64,
-               bfloat16=False):
+               bfloat16=False, xla=False):
     if vocoder not in VOCODERS:
       raise ValueError('vocoder must be one of %s, got %r' % (VOCODERS,
                                                               vocoder))
@@ -210,6 +212,10 @@ class GenerationGraph:
     if 'static_progress' in params:
       self._call_kwargs['static_progress'] = float(
           generator.progress.numpy())
+    if xla and 'one_pass_norm' in params:
+      # EuclideanNorm (the one-pass pixel norm) has no XLA kernel; XLA fuses
+      # the Square + Mean form anyway.
+      self._call_kwargs['one_pass_norm'] = False
     self.transform = config.spec_transform()
     self._if_inversion = (spectral.IFInversion(self.transform)
                           if self.transform.representation in ('mel', 'linear')
@@ -412,7 +418,7 @@ class Synth(SynthBase):
     self.batch_size = interpolation.check_integer('batch_size', batch_size, 1)
     self.source = source
     self.graph = GenerationGraph(config, generator, vocoder, griffin_lim_iters,
-                                 bfloat16)
+                                 bfloat16, xla=jit_compile)
     self.vocoder = vocoder
     self.jit_compile = bool(jit_compile)
     self.transform = self.graph.transform
