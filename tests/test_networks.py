@@ -127,7 +127,7 @@ def test_one_pass_pixel_norm_and_deferred_norm():
       (x * layers.pixel_norm_scale(x)).numpy(), layers.pixel_norm(x).numpy())
   conv = layers.EqualizedConv2D(8, 3, activation='lrelu_pixelnorm')
   rgb = layers.EqualizedConv2D(2, 1, slope=1.0, activation='tanh')
-  ref = rgb(conv(x))
+  rgb(conv(x))  # builds the weights of both layers
   for v in conv.weights + rgb.weights:
     if 'bias' in v.path:
       v.assign(tf.random.normal(v.shape))
