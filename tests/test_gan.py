@@ -1,5 +1,6 @@
 """The GAN keras.Model: objective, gradient penalty, EMA, progress, Adam."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -306,6 +307,7 @@ def test_projection_discriminator_scores_the_pitch(cfg):
   """discriminator_projection: with E = 0 the score is the plain critic's;
   then it depends on the labels by <E[y], phi(x)>, and the pitch classifier
   does not; labels are required."""
+  keras.utils.set_random_seed(3)  # the critics' initial weights
   plain = networks.Discriminator(cfg).build_all()
   proj = networks.Discriminator(
       cfg.copy(discriminator_projection=True)).build_all()
@@ -321,8 +323,11 @@ def test_projection_discriminator_scores_the_pitch(cfg):
   s3, c3 = proj(real, num_blocks=nb, one_hot=other)
   np.testing.assert_array_equal(c2.numpy(), c0.numpy())
   np.testing.assert_array_equal(c3.numpy(), c0.numpy())
-  assert np.all(np.abs(s2.numpy() - s0.numpy()) > 1e-4)
-  assert np.all(np.abs(s3.numpy() - s2.numpy()) > 1e-4)
+  # Every score moves (a term of order 1e-2 here; one sample's term may
+  # happen to be small, never exactly zero) and moves with the labels.
+  for a, b in ((s2, s0), (s3, s2)):
+    d = np.abs(a.numpy() - b.numpy())
+    assert np.all(d > 1e-6) and np.median(d) > 1e-3, d
   # Linear in the labels: the mean one-hot gives the mean of the scores.
   s4, _ = proj(real, num_blocks=nb, one_hot=0.5 * (labels + other))
   np.testing.assert_allclose(s4.numpy(), 0.5 * (s2.numpy() + s3.numpy()),
