@@ -27,6 +27,15 @@ SMALL_GEOMETRY = {'start_height': 16, 'start_width': 32, 'num_resolutions': 4,
                   'mel_downscale': 2, 'overlap': 0.5}
 
 
+@pytest.fixture(autouse=True)
+def _same_random_state():
+  """Each test starts from the same global random state (numpy, Python,
+  TF, Keras), whichever tests ran before it on its xdist worker: an unseeded
+  draw gives the same values in every run and on every machine."""
+  import keras  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(1234)
+
+
 @pytest.fixture(scope='session')
 def data_dir():
   return DATA_DIR
@@ -62,6 +71,8 @@ def random_tiny_model_dir(tmp_path_factory):
   from gansynth_tf2 import config as config_lib  # pylint: disable=g-import-not-at-top
   from gansynth_tf2 import model_io  # pylint: disable=g-import-not-at-top
   from gansynth_tf2 import networks  # pylint: disable=g-import-not-at-top
+  import keras  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(7)  # the same weights whichever test asks first
   cfg = config_lib.load_config('tiny')
   g = networks.Generator(cfg).build_all()
   out = str(tmp_path_factory.mktemp('models') / 'tiny_random')
