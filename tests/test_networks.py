@@ -105,6 +105,21 @@ def test_upscale_downscale():
   assert layers.upscale(x, 4, 'H').shape == (1, 8, 2, 2)
 
 
+@pytest.mark.parametrize('mode', ['ALL', 'H'])
+@pytest.mark.parametrize('scale', [2, 3, 4, 6, 8, 64])
+def test_downscale_is_the_box_mean(scale, mode):
+  """The box mean over scale x scale (scale x 1 for 'H') windows."""
+  rng = np.random.RandomState(scale)
+  x = rng.normal(size=(2, 192, 128 if mode == 'H' else 192, 3))
+  x = x.astype(np.float32)
+  sw = 1 if mode == 'H' else scale
+  b, h, w, c = x.shape
+  want = x.astype(np.float64).reshape(
+      b, h // scale, scale, w // sw, sw, c).mean(axis=(2, 4))
+  got = layers.downscale(tf.constant(x), scale, mode).numpy()
+  np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
+
+
 def test_pixel_norm_and_minibatch_stddev():
   x = tf.random.normal([4, 3, 3, 16]) * 5.0
   y = layers.pixel_norm(x)
