@@ -36,9 +36,14 @@ from gansynth_tf2 import magenta
 from gansynth_tf2 import model_io
 from gansynth_tf2 import spectral
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_REPO_ROOT = os.path.dirname(_PACKAGE_DIR)
+# The shipped model: in a checkout (or an editable install) under
+# saved_models/, in a wheel or non-editable install under the package
+# gansynth_tf2.saved_models (setup.cfg).
 DEFAULT_MODEL_DIRS = (
     os.path.join(_REPO_ROOT, 'saved_models', 'gansynth_sf_cpu_fast'),
+    os.path.join(_PACKAGE_DIR, 'saved_models', 'gansynth_sf_cpu_fast'),
 )
 VOCODERS = ('phase', 'griffin_lim')
 
