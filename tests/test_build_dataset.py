@@ -218,6 +218,50 @@ def test_audio_folder_mode(tmp_path):
     assert abs(1200 * np.log2(_f0(audio) / synthetic.midi_to_hz(pitch))) < 30
 
 
+def test_audio_folder_estimate_pitch(tmp_path):
+  """Unlabelled files: without --estimate_pitch an error naming the file
+  and the flag; with it each file gets the MIDI pitch of its f0 and its
+  sub-folder as instrument; noise and silence are named (or skipped)."""
+  src = tmp_path / 'samples'
+  truth = {}
+  for inst, pitches in (('flute', (36, 53)), ('organ/low', (29, 67, 84))):
+    os.makedirs(src / inst)
+    for p in pitches:
+      name = 'take %d.wav' % (100 - p)  # names hold no pitch
+      wave = synthetic.harmonic_note(p, 44100, 44100 * 2, num_harmonics=4,
+                                     seed=p)
+      wave = np.stack([wave, 0.5 * wave], axis=1)  # stereo
+      sf.write(src / inst / name, wave, 44100)
+      truth[(inst, name)] = p
+  out = str(tmp_path / 'out')
+  res = _cli('--audio_folder=' + str(src), '--output_dir=' + out,
+             '--noprogress')
+  assert res.returncode == 1
+  assert 'no pitch for' in res.stderr and '--estimate_pitch' in res.stderr
+  summary = builder.build_from_audio_folder(
+      str(src), out, progress=False, estimate_pitch=True)
+  assert summary['pitch_estimated'] == 5 and summary['kept'] == 5
+  got = {}
+  for ex in _records(os.path.join(out, '*.tfrecord*')):
+    f = ex.features.feature
+    inst = f['instrument_str'].bytes_list.value[0].decode()
+    got.setdefault(inst, []).append(f['pitch'].int64_list.value[0])
+    assert f['velocity'].int64_list.value[0] == 100
+  assert {k: sorted(v) for k, v in got.items()} == {
+      'flute': [36, 53], 'organ/low': [29, 67, 84]}
+  # Noise and silence have no pitch: named, or skipped with skip_bad.
+  sf.write(src / 'flute' / 'breath.wav',
+           np.random.RandomState(0).uniform(-.5, .5, 32000), 16000)
+  sf.write(src / 'flute' / 'gap.wav', np.zeros(32000), 16000)
+  with pytest.raises(ValueError, match='breath.wav: its audio is unpitched'):
+    builder.build_from_audio_folder(str(src), str(tmp_path / 'o2'),
+                                    progress=False, estimate_pitch=True)
+  summary = builder.build_from_audio_folder(
+      str(src), str(tmp_path / 'o3'), progress=False, estimate_pitch=True,
+      skip_bad_examples=True)
+  assert summary['kept'] == 5 and summary['unreadable'] == 2
+
+
 def _tone_folder(folder, names):
   """Short C4 tones under the given names (for check_pitch=False builds)."""
   os.makedirs(folder, exist_ok=True)

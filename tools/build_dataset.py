@@ -3,7 +3,7 @@ r"""Builds an NSynth-format TFRecord dataset from a SoundFont or audio folder.
   gansynth-build-dataset --soundfont=F.sf2 --output_dir=DIR \
       [--programs=0-111] [--pitches=24-84] [--velocities=25,50,75,100,127] \
       [--sample_rate=16000] [--num_workers=2]
-  gansynth-build-dataset --audio_folder=DIR --output_dir=DIR [...]
+  gansynth-build-dataset --audio_folder=DIR --output_dir=DIR [--estimate_pitch] [...]
 
 Writes DIR/nsynth-{train,valid,test}.tfrecord-* shards and DIR/summary.json;
 train with {"dataset_name": "nsynth_tfrecord", "train_data_path": "DIR"}.
@@ -53,6 +53,10 @@ _CHECK_PITCH = flags.DEFINE_boolean('check_pitch', True, 'Drop unpitched '
 _GZIP = flags.DEFINE_boolean('gzip', False, 'GZIP-compress the TFRecords.')
 _SKIP_BAD = flags.DEFINE_boolean('skip_bad_examples', False, 'Audio folder:'
                                  ' skip and count unreadable files.')
+_ESTIMATE_PITCH = flags.DEFINE_boolean(
+    'estimate_pitch', False, 'Audio folder: a file without a pitch in the '
+    'manifest or its name gets the MIDI pitch nearest to its median f0 (YIN), '
+    'velocity 100, its sub-folder as instrument.')
 _OVERWRITE = flags.DEFINE_boolean(
     'overwrite', False, 'Replace an earlier dataset in --output_dir (a folder '
     'with summary.json; other folders are refused).')
@@ -120,7 +124,8 @@ def main(argv):
         velocities = parse_int_list(_VELOCITIES.value, 'velocities')
       summary = builder.build_from_audio_folder(
           _AUDIO_FOLDER.value, _OUTPUT_DIR.value, pitches=pitches,
-          velocities=velocities, skip_bad_examples=_SKIP_BAD.value, **common)
+          velocities=velocities, skip_bad_examples=_SKIP_BAD.value,
+          estimate_pitch=_ESTIMATE_PITCH.value, **common)
   except (ValueError, RuntimeError, OSError) as e:
     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
     print('gansynth-build-dataset: error: %s' % msg, file=sys.stderr)

@@ -11,7 +11,10 @@ sample_rate) comes from a manifest in the folder:
   manifest.json  a list of such objects, or an object keyed by file/note
                  name (NSynth's examples.json, also read as examples.json);
 otherwise from NSynth-style file names `<family>_<source>_<nnn>-<pitch>-
-<velocity>.wav`, or `<anything>-<pitch>-<velocity>.wav`.
+<velocity>.wav`, or `<anything>-<pitch>-<velocity>.wav`. With
+`estimate_pitch` (gansynth-build-dataset --estimate_pitch), a file that has
+neither gets the MIDI pitch nearest to its median YIN f0 (data.pitch),
+velocity 100 and its sub-folder as instrument.
 
 The folder is scanned once in Python (soundfile reads only the headers, and
 each WAV's data chunk is located); decoding, down-mixing and resampling run
@@ -31,6 +34,7 @@ import tensorflow as tf
 
 from gansynth_tf2.data import checks
 from gansynth_tf2.data import nsynth_format
+from gansynth_tf2.data import pitch as pitch_lib
 
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.oga')
 MANIFESTS = ('manifest.csv', 'manifest.json', 'examples.json')
@@ -140,8 +144,9 @@ def _as_id(value, names, what, where):
 
 
 def _range_error(meta):
-  """Why a note's pitch / velocity is out of MIDI range, or None."""
-  if not 0 <= meta['pitch'] <= 127:
+  """Why a note's pitch / velocity is out of MIDI range, or None (a pitch
+  None is still to be estimated)."""
+  if meta['pitch'] is not None and not 0 <= meta['pitch'] <= 127:
     return 'pitch %d is not a MIDI pitch 0-127' % meta['pitch']
   if not 1 <= meta['velocity'] <= 127:
     return 'velocity %d is not a MIDI velocity 1-127' % meta['velocity']
@@ -186,17 +191,21 @@ def _meta_from_name(stem):
   return None
 
 
-def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
+def scan_audio_folder(folder, split='train', skip_bad=False, stats=None,
+                      estimate_pitch=False):
   """Python scan: [entry dict] for the files of `split` (None: all files).
 
   Each entry: path, sample_rate, channels, frames, decoder, scale, pitch,
   velocity, instrument, instrument_str, instrument_family, instrument_source,
-  split (the manifest's, or None).
+  split (the manifest's, or None); `pitch_estimated` True where
+  `estimate_pitch` gave the pitch (read from the audio: a file without a
+  pitch in the manifest or its name).
 
   Raises:
-    ValueError: a file is unreadable / unsupported / without pitch, the
-      manifest names a missing file or states another sample rate (unless
-      skip_bad: then printed and counted in `stats`).
+    ValueError: a file is unreadable / unsupported / without pitch (or,
+      with estimate_pitch, silent or unpitched), the manifest names a missing
+      file or states another sample rate (unless skip_bad: then printed and
+      counted in `stats`).
   """
   import soundfile as sf  # pylint: disable=g-import-not-at-top
   folder = os.fspath(folder or '')
@@ -237,7 +246,7 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
         continue
       name = _field(row, _NAME_KEYS)
       pitch = _field(row, _PITCH_KEYS)
-      if name is None or pitch is None:
+      if name is None or (pitch is None and not estimate_pitch):
         bad(checks.MISSING_KEY, '%s: needs a file name (%s) and a pitch' %
             (where, '/'.join(_NAME_KEYS[:3])))
         continue
@@ -254,7 +263,7 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
       velocity = _field(row, ('velocity',))
       try:
         meta = {
-            'pitch': int(pitch),
+            'pitch': int(pitch) if pitch is not None else None,
             'velocity': int(velocity) if velocity is not None else 100,
             'instrument_str': str(_field(row, ('instrument_str',)) or
                                   _field(row, ('instrument',)) or ''),
@@ -287,10 +296,18 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
     for path in files:
       stem = os.path.splitext(os.path.basename(path))[0]
       meta = _meta_from_name(stem)
+      if meta is None and estimate_pitch:
+        inst = os.path.relpath(os.path.dirname(path), folder)
+        meta = {'instrument_str': (os.path.basename(os.path.abspath(folder))
+                                   if inst == '.' else
+                                   inst.replace(os.sep, '/')),
+                'pitch': None, 'velocity': 100, 'instrument_family': -1,
+                'instrument_source': -1}
       if meta is None:
         bad(checks.MISSING_KEY, 'no pitch for %s: add it to a manifest.csv '
-            '(file,pitch,...) or name it <instrument>-<pitch>-<velocity>'
-            % path)
+            '(file,pitch,...), name it <instrument>-<pitch>-<velocity>, or '
+            'let gansynth-build-dataset --estimate_pitch read it from the '
+            'audio' % path)
         continue
       if _range_error(meta):
         bad(checks.MISSING_KEY, '%s: %s' % (path, _range_error(meta)))
@@ -315,6 +332,20 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None):
       bad(checks.WRONG_RATE, 'manifest says sample_rate %d for %s, the file '
           'is %d Hz' % (stated_rate, path, info.samplerate))
       continue
+    if meta['pitch'] is None:  # estimate_pitch
+      try:
+        wave, _ = sf.read(path, dtype='float32', always_2d=True)
+      except Exception as ex:  # pylint: disable=broad-except
+        bad(checks.UNREADABLE, 'cannot read audio file %s: %s' % (path, ex))
+        continue
+      found, verdict, _ = pitch_lib.estimate_midi_pitch(wave.mean(axis=1),
+                                                        info.samplerate)
+      if found is None or not 0 <= found <= 127:
+        bad(checks.MISSING_KEY, 'no pitch for %s: its audio is %s '
+            '(estimate_pitch found no MIDI pitch)' % (
+                path, verdict if found is None else 'out of MIDI range'))
+        continue
+      meta = dict(meta, pitch=found, pitch_estimated=True)
     decoder, scale = _DECODERS[key]
     offset = nbytes = 0
     if decoder in _RAW_IDS:

@@ -332,8 +332,13 @@ def build_from_audio_folder(folder, output_dir, sample_rate=16000,
                             split_fractions=(0.8, 0.1, 0.1), seed=0,
                             examples_per_shard=1000, check_pitch=True,
                             skip_bad_examples=False, compression='',
-                            overwrite=False, progress=True):
+                            overwrite=False, progress=True,
+                            estimate_pitch=False):
   """Converts an audio folder (see data.audio_folder) to NSynth TFRecords.
+
+  estimate_pitch: a file without a pitch in the manifest or its name gets
+  the MIDI pitch nearest to its median f0 (counted in the summary's
+  `pitch_estimated`); otherwise it is an error (or skipped).
 
   Files are read with soundfile, down-mixed, resampled (polyphase) to
   `sample_rate`, trimmed/padded to `audio_length` (default 4 s). The
@@ -359,7 +364,8 @@ def build_from_audio_folder(folder, output_dir, sample_rate=16000,
       skipped.append((reason, n))
 
   entries = audio_folder.scan_audio_folder(
-      folder, None, skip_bad_examples, _Stats())
+      folder, None, skip_bad_examples, _Stats(),
+      estimate_pitch=estimate_pitch)
   entries = [e for e in entries
              if (pitches is None or e['pitch'] in pitches) and
              (velocities is None or e['velocity'] in velocities)]
@@ -385,7 +391,9 @@ def build_from_audio_folder(folder, output_dir, sample_rate=16000,
   summary = {'source': 'audio_folder', 'audio_folder': os.path.abspath(
       folder), 'sample_rate': sample_rate, 'audio_length': audio_length,
              'files': None, 'dropped': {k: 0 for k in DROP_REASONS},
-             'unreadable': 0, 'rescaled': 0}
+             'unreadable': 0, 'rescaled': 0,
+             'pitch_estimated': sum(bool(e.get('pitch_estimated'))
+                                    for e in entries)}
   bar = _progress(len(entries), 'converting') if progress else None
   try:
     with io_util.atomic_dir(output_dir, SUMMARY_JSON,

@@ -4,6 +4,9 @@
                                          voiced fraction of sounding frames)
   pitch_check(wave, sample_rate, midi_pitch) -> 'ok' | 'silent' |
                                                  'unpitched' | 'wrong_pitch'
+  estimate_midi_pitch(wave, sample_rate) -> (MIDI pitch or None,
+                                             'ok' | 'silent' | 'unpitched',
+                                             f0 Hz)
 """
 
 import numpy as np
@@ -95,6 +98,22 @@ def midi_to_hz(pitch):
 
 def hz_to_midi(hz):
   return 69.0 + 12.0 * np.log2(hz / 440.0)
+
+
+def estimate_midi_pitch(wave, sample_rate, silence_db=-60.0, min_voiced=0.5):
+  """The MIDI pitch nearest to a note's median YIN f0 (unlabelled audio).
+
+  Returns (pitch or None, 'ok' | 'silent' | 'unpitched', f0 Hz or nan), with
+  the silence and voicing rules of `pitch_check`.
+  """
+  wave = np.asarray(wave, np.float64).reshape(-1)
+  peak = np.max(np.abs(wave)) if wave.size else 0.0
+  if not peak > 10.0 ** (silence_db / 20.0):
+    return None, 'silent', float('nan')
+  f0, voiced = estimate_f0(wave / peak, sample_rate)
+  if not voiced >= min_voiced or not np.isfinite(f0):
+    return None, 'unpitched', f0
+  return int(np.round(hz_to_midi(f0))), 'ok', f0
 
 
 def pitch_check(wave, sample_rate, midi_pitch, silence_db=-60.0,
