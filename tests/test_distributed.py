@@ -107,7 +107,8 @@ def role_fit_mirrored(out_dir):
     v.assign(x.numpy())
   want = {k: float(v) for k, v in
           single.train_step((tf.constant(real), tf.constant(labels))).items()}
-  hist = gan.fit(ds, steps_per_epoch=1, epochs=1, verbose=0).history
+  hist = gan.fit(ds, steps_per_epoch=1, epochs=1, verbose=0,
+                 shuffle=False).history
   got = {k: float(v[-1]) for k, v in hist.items() if k in want}
   with open(os.path.join(out_dir, 'fit.json'), 'w') as f:
     json.dump({'want': want, 'got': got,
