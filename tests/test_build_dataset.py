@@ -262,6 +262,29 @@ def test_audio_folder_estimate_pitch(tmp_path):
   assert summary['kept'] == 5 and summary['unreadable'] == 2
 
 
+def test_estimate_pitch_fills_only_manifest_rows_without_pitch(tmp_path):
+  src = tmp_path / 'lib'
+  os.makedirs(src)
+  for name, p in (('a.wav', 45), ('b.wav', 62), ('c.wav', 70)):
+    sf.write(src / name, synthetic.harmonic_note(p, 16000, 32000, seed=p),
+             16000)
+  with open(src / 'manifest.csv', 'w') as f:  # c.wav's pitch is stated
+    f.write('file,pitch,velocity,instrument\na.wav,,90,lib\nb.wav,,,lib\n'
+            'c.wav,70,127,lib\n')
+  with pytest.raises(ValueError, match='needs a file name'):
+    builder.build_from_audio_folder(str(src), str(tmp_path / 'o1'),
+                                    progress=False)
+  summary = builder.build_from_audio_folder(
+      str(src), str(tmp_path / 'o2'), progress=False, estimate_pitch=True,
+      split_fractions=(1.0, 0.0, 0.0))
+  assert summary['pitch_estimated'] == 2 and summary['kept'] == 3
+  got = {}
+  for ex in _records(os.path.join(tmp_path, 'o2', '*.tfrecord*')):
+    f = ex.features.feature
+    got[f['pitch'].int64_list.value[0]] = f['velocity'].int64_list.value[0]
+  assert got == {45: 90, 62: 100, 70: 127}
+
+
 def _tone_folder(folder, names):
   """Short C4 tones under the given names (for check_pitch=False builds)."""
   os.makedirs(folder, exist_ok=True)
