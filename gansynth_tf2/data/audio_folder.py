@@ -191,6 +191,32 @@ def _meta_from_name(stem):
   return None
 
 
+PITCH_TRACKERS = ('yin', 'crepe_tiny', 'pyin')
+
+
+def _estimate_pitch(wave, sample_rate, tracker):
+  """(MIDI pitch or None, 'ok' | 'silent' | 'unpitched') of a mono note.
+
+  'yin' (or True): data.pitch.estimate_midi_pitch. 'crepe_tiny' / 'pyin'
+  (eval.f0): the median f0 of the frames of confidence >= 0.5 in the note's
+  first 3 s, unpitched when fewer than half of its sounding frames are.
+  """
+  if tracker in (True, 'yin'):
+    found, verdict, _ = pitch_lib.estimate_midi_pitch(wave, sample_rate)
+    return found, verdict
+  from gansynth_tf2.eval import f0 as f0_lib  # pylint: disable=g-import-not-at-top
+  wave = np.asarray(wave, np.float32)
+  peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+  if not peak > 1e-3:  # -60 dBFS, as pitch_check
+    return None, 'silent'
+  wave = wave[:int(3.0 * sample_rate)] / peak
+  _, f0, conf, _ = f0_lib.track(wave[None], sample_rate, tracker, 0.02)
+  voiced = (conf[0] >= 0.5) & (f0[0] > 0)
+  if voiced.sum() < max(3, 0.5 * len(voiced)):
+    return None, 'unpitched'
+  return int(np.round(pitch_lib.hz_to_midi(np.median(f0[0][voiced])))), 'ok'
+
+
 def scan_audio_folder(folder, split='train', skip_bad=False, stats=None,
                       estimate_pitch=False):
   """Python scan: [entry dict] for the files of `split` (None: all files).
@@ -199,7 +225,8 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None,
   velocity, instrument, instrument_str, instrument_family, instrument_source,
   split (the manifest's, or None); `pitch_estimated` True where
   `estimate_pitch` gave the pitch (read from the audio: a file without a
-  pitch in the manifest or its name).
+  pitch in the manifest or its name). estimate_pitch: False, True or 'yin',
+  'crepe_tiny' or 'pyin' (the f0 tracker).
 
   Raises:
     ValueError: a file is unreadable / unsupported / without pitch (or,
@@ -208,6 +235,9 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None,
       counted in `stats`).
   """
   import soundfile as sf  # pylint: disable=g-import-not-at-top
+  if estimate_pitch not in (False, True) + PITCH_TRACKERS:
+    raise ValueError('estimate_pitch must be False, True or one of %s, got %r'
+                     % (PITCH_TRACKERS, estimate_pitch))
   folder = os.fspath(folder or '')
   if not os.path.isdir(folder):
     raise ValueError('audio folder %r does not exist' % folder)
@@ -338,8 +368,8 @@ def scan_audio_folder(folder, split='train', skip_bad=False, stats=None,
       except Exception as ex:  # pylint: disable=broad-except
         bad(checks.UNREADABLE, 'cannot read audio file %s: %s' % (path, ex))
         continue
-      found, verdict, _ = pitch_lib.estimate_midi_pitch(wave.mean(axis=1),
-                                                        info.samplerate)
+      found, verdict = _estimate_pitch(wave.mean(axis=1), info.samplerate,
+                                       estimate_pitch)
       if found is None or not 0 <= found <= 127:
         bad(checks.MISSING_KEY, 'no pitch for %s: its audio is %s '
             '(estimate_pitch found no MIDI pitch)' % (

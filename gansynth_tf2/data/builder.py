@@ -338,7 +338,8 @@ def build_from_audio_folder(folder, output_dir, sample_rate=16000,
 
   estimate_pitch: a file without a pitch in the manifest or its name gets
   the MIDI pitch nearest to its median f0 (counted in the summary's
-  `pitch_estimated`); otherwise it is an error (or skipped).
+  `pitch_estimated`); otherwise it is an error (or skipped). True or 'yin',
+  'crepe_tiny', 'pyin': the f0 tracker (data.audio_folder.PITCH_TRACKERS).
 
   Files are read with soundfile, down-mixed, resampled (polyphase) to
   `sample_rate`, trimmed/padded to `audio_length` (default 4 s). The
