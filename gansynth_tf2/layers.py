@@ -163,13 +163,18 @@ class EqualizedConv2D(keras.layers.Layer):
                                 initializer='zeros')
     self.scale = he_scale(shape, self.slope)
 
-  def _activate(self, y, one_pass_norm=False):
+  def _activate(self, y, one_pass_norm=False, defer_norm=False):
+    if defer_norm and self.activation != 'lrelu_pixelnorm':
+      raise ValueError('defer_norm needs lrelu_pixelnorm, %s has %r'
+                       % (self.name, self.activation))
     if self.activation is None:
       return y
     if self.activation == 'lrelu':
       return leaky_relu(y)
     if self.activation == 'lrelu_pixelnorm':
-      return pixel_norm(leaky_relu(y), one_pass=one_pass_norm)
+      y = leaky_relu(y)
+      s = pixel_norm_scale(y, one_pass=one_pass_norm)
+      return (y, s) if defer_norm else y * s
     if self.activation == 'tanh':
       return tf.tanh(y)
     raise ValueError('Unknown activation %r' % self.activation)
@@ -247,14 +252,8 @@ class EqualizedConv2D(keras.layers.Layer):
       y = y * input_scale
     # BiasAdd (not AddV2): grappler fuses Conv2D + BiasAdd (+ LeakyRelu)
     # into one oneDNN / cuDNN kernel.
-    y = tf.nn.bias_add(y, self.bias)
-    if defer_norm:
-      if self.activation != 'lrelu_pixelnorm':
-        raise ValueError('defer_norm needs lrelu_pixelnorm, %s has %r'
-                         % (self.name, self.activation))
-      y = leaky_relu(y)
-      return y, pixel_norm_scale(y, one_pass=one_pass_norm)
-    return self._activate(y, one_pass_norm)
+    return self._activate(tf.nn.bias_add(y, self.bias), one_pass_norm,
+                          defer_norm)
 
 
 class EqualizedDense(keras.layers.Layer):

@@ -100,8 +100,8 @@ def main(argv):
       raise ValueError('give exactly one of --soundfont and --audio_folder')
     if not _OUTPUT_DIR.value:
       raise ValueError('--output_dir is required')
-    if (_ESTIMATE_PITCH.value or flags.FLAGS['pitch_tracker'].present) and (
-        not _AUDIO_FOLDER.value or not _ESTIMATE_PITCH.value):
+    if ((_ESTIMATE_PITCH.value and not _AUDIO_FOLDER.value) or
+        (flags.FLAGS['pitch_tracker'].present and not _ESTIMATE_PITCH.value)):
       raise ValueError('--estimate_pitch (and --pitch_tracker) go with '
                        '--audio_folder: give --audio_folder and '
                        '--estimate_pitch')

@@ -207,7 +207,7 @@ def _estimate_pitch(wave, sample_rate, tracker):
   from gansynth_tf2.eval import f0 as f0_lib  # pylint: disable=g-import-not-at-top
   wave = np.asarray(wave, np.float32)
   peak = float(np.max(np.abs(wave))) if wave.size else 0.0
-  if not peak > 1e-3:  # -60 dBFS, as pitch_check
+  if peak <= 10.0 ** (pitch_lib.SILENCE_DB / 20.0):
     return None, 'silent'
   wave = wave[:int(3.0 * sample_rate)] / peak
   _, f0, conf, _ = f0_lib.track(wave[None], sample_rate, tracker, 0.02)

@@ -4,6 +4,7 @@
                                          voiced fraction of sounding frames)
   pitch_check(wave, sample_rate, midi_pitch) -> 'ok' | 'silent' |
                                                  'unpitched' | 'wrong_pitch'
+  voiced_f0(wave, sample_rate) -> ('ok' | 'silent' | 'unpitched', f0 Hz)
   estimate_midi_pitch(wave, sample_rate) -> (MIDI pitch or None,
                                              'ok' | 'silent' | 'unpitched',
                                              f0 Hz)
@@ -100,36 +101,47 @@ def hz_to_midi(hz):
   return 69.0 + 12.0 * np.log2(hz / 440.0)
 
 
-def estimate_midi_pitch(wave, sample_rate, silence_db=-60.0, min_voiced=0.5):
-  """The MIDI pitch nearest to a note's median YIN f0 (unlabelled audio).
+SILENCE_DB = -60.0  # a note whose peak is at most this (dBFS) is silent
 
-  Returns (pitch or None, 'ok' | 'silent' | 'unpitched', f0 Hz or nan), with
-  the silence and voicing rules of `pitch_check`.
+
+def voiced_f0(wave, sample_rate, silence_db=SILENCE_DB, min_voiced=0.5):
+  """('ok' | 'silent' | 'unpitched', median YIN f0 Hz or nan) of a note.
+
+  Silent: peak at most `silence_db` dBFS. Unpitched: under `min_voiced` of
+  the YIN frames are periodic (or no f0).
   """
   wave = np.asarray(wave, np.float64).reshape(-1)
-  peak = np.max(np.abs(wave)) if wave.size else 0.0
-  if not peak > 10.0 ** (silence_db / 20.0):
-    return None, 'silent', float('nan')
-  f0, voiced = estimate_f0(wave / peak, sample_rate)
-  if not voiced >= min_voiced or not np.isfinite(f0):
-    return None, 'unpitched', f0
-  return int(np.round(hz_to_midi(f0))), 'ok', f0
-
-
-def pitch_check(wave, sample_rate, midi_pitch, silence_db=-60.0,
-                max_cents=50.0, min_voiced=0.5):
-  """Classifies a rendered note: 'ok', 'silent', 'unpitched', 'wrong_pitch'.
-
-  Silent: peak below `silence_db` dBFS. Unpitched: under `min_voiced` of
-  the YIN frames are periodic. Wrong pitch: the median f0 is more than
-  `max_cents` from the MIDI pitch (octave errors included).
-  """
-  wave = np.asarray(wave, np.float64)
   peak = np.max(np.abs(wave)) if wave.size else 0.0
   if peak <= 10.0 ** (silence_db / 20.0):
     return 'silent', float('nan')
   f0, voiced = estimate_f0(wave / peak, sample_rate)
   if not voiced >= min_voiced or not np.isfinite(f0):
     return 'unpitched', f0
+  return 'ok', f0
+
+
+def estimate_midi_pitch(wave, sample_rate, silence_db=SILENCE_DB,
+                        min_voiced=0.5):
+  """The MIDI pitch nearest to a note's median YIN f0 (unlabelled audio).
+
+  Returns (pitch or None, 'ok' | 'silent' | 'unpitched', f0 Hz or nan), by
+  `voiced_f0`.
+  """
+  verdict, f0 = voiced_f0(wave, sample_rate, silence_db, min_voiced)
+  if verdict != 'ok':
+    return None, verdict, f0
+  return int(np.round(hz_to_midi(f0))), 'ok', f0
+
+
+def pitch_check(wave, sample_rate, midi_pitch, silence_db=SILENCE_DB,
+                max_cents=50.0, min_voiced=0.5):
+  """Classifies a rendered note: 'ok', 'silent', 'unpitched', 'wrong_pitch'.
+
+  Silent and unpitched: see `voiced_f0`. Wrong pitch: the median f0 is more
+  than `max_cents` from the MIDI pitch (octave errors included).
+  """
+  verdict, f0 = voiced_f0(wave, sample_rate, silence_db, min_voiced)
+  if verdict != 'ok':
+    return verdict, f0
   cents = 100.0 * abs(hz_to_midi(f0) - midi_pitch)
   return ('ok' if cents <= max_cents else 'wrong_pitch'), f0
