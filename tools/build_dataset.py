@@ -55,7 +55,8 @@ _SKIP_BAD = flags.DEFINE_boolean('skip_bad_examples', False, 'Audio folder:'
                                  ' skip and count unreadable files.')
 _ESTIMATE_PITCH = flags.DEFINE_boolean(
     'estimate_pitch', False, 'Audio folder: a file without a pitch in the '
-    'manifest or its name gets the MIDI pitch nearest to its median f0 (YIN), '
+    'manifest or its name gets the MIDI pitch nearest to its median f0 (see '
+    '--pitch_tracker), '
     'velocity 100, its sub-folder as instrument.')
 _PITCH_TRACKER = flags.DEFINE_enum(
     'pitch_tracker', 'yin', ['yin', 'crepe_tiny', 'pyin'], 'f0 tracker of '

@@ -13,8 +13,8 @@ sample_rate) comes from a manifest in the folder:
 otherwise from NSynth-style file names `<family>_<source>_<nnn>-<pitch>-
 <velocity>.wav`, or `<anything>-<pitch>-<velocity>.wav`. With
 `estimate_pitch` (gansynth-build-dataset --estimate_pitch), a file that has
-neither gets the MIDI pitch nearest to its median YIN f0 (data.pitch),
-velocity 100 and its sub-folder as instrument.
+neither gets the MIDI pitch nearest to its median f0 (YIN, data.pitch; or
+CREPE-tiny / pyin, eval.f0), velocity 100 and its sub-folder as instrument.
 
 The folder is scanned once in Python (soundfile reads only the headers, and
 each WAV's data chunk is located); decoding, down-mixing and resampling run
